@@ -1,0 +1,242 @@
+"""Character-level language model of Graves (2013), section 3: stacked LSTM, softmax output.
+
+Pr(x_{t+1} = k | y_t) = softmax(y_hat_t)_k,   L(x) = -sum_t log y_t^{x_{t+1}}
+"""
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .text import Vocab, num_windows, tbptt_batch, to_streams
+from .train import TrainConfig
+
+
+@dataclass
+class CharLMConfig:
+    vocab_size: int = 50  # K, characters in the vocabulary (one-hot input and softmax output)
+    hidden_size: int = 256  # LSTM units per layer
+    num_layers: int = 2  # stacked LSTM layers
+    skip_connections: bool = False  # Graves: input to every layer, every layer to the output
+    dropout: float = 0.0  # dropout between layers and before the output (0: none, as in Graves)
+
+
+class CharLM(nn.Module):
+    """Stacked LSTM over one-hot characters; ``forward(x, targets, state) -> (logits, loss, state)``."""
+
+    def __init__(self, config: CharLMConfig):
+        super().__init__()
+        self.config = config
+        V, H, L = config.vocab_size, config.hidden_size, config.num_layers
+        if config.skip_connections:
+            # layer 1 reads x; layer l > 1 reads x and h^{l-1}; the output reads every h^l
+            self.layers = nn.ModuleList(nn.LSTM(V if l == 0 else V + H, H, batch_first=True) for l in range(L))
+            self.head = nn.Linear(L * H, V)
+        else:
+            self.lstm = nn.LSTM(V, H, num_layers=L, batch_first=True, dropout=config.dropout if L > 1 else 0.0)
+            self.head = nn.Linear(H, V)
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x, targets=None, state=None):
+        """x: (B, T) ids -> logits (B, T, V); loss is the mean cross-entropy in nats per character."""
+        inputs = F.one_hot(x, self.config.vocab_size).float()  # (B, T, V)
+        if self.config.skip_connections:
+            states = state if state is not None else [None] * len(self.layers)
+            outputs, new_state, below = [], [], None
+            for layer, s in zip(self.layers, states):
+                h, s = layer(inputs if below is None else torch.cat([inputs, self.drop(below)], -1), s)
+                outputs.append(h)
+                new_state.append(s)
+                below = h
+            features = torch.cat(outputs, -1)  # (B, T, L*H)
+        else:
+            features, new_state = self.lstm(inputs, state)  # (B, T, H)
+        logits = self.head(self.drop(features))  # (B, T, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        return logits, loss, new_state
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+# ---------------------------------------------------------------- metrics
+def bits_per_character(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean of -log2 Pr(x_{t+1} | y_t): logits (..., V), targets (...) -> scalar."""
+    log_probs = F.log_softmax(logits, dim=-1)
+    nats = -log_probs.gather(-1, targets.unsqueeze(-1)).mean()
+    return nats / math.log(2)
+
+
+def perplexity(bpc: float, word_length: float) -> float:
+    """Word-level perplexity from bits per character: 2^(w * BPC), w characters per word."""
+    return 2.0 ** (word_length * bpc)
+
+
+@torch.no_grad()
+def evaluate_bpc(model: CharLM, ids: torch.Tensor, *, batch_size: int = 16, seq_len: int = 200,
+                 max_chars: int | None = None) -> float:
+    """BPC over a whole id sequence, cut into `batch_size` streams read with a carried state.
+
+    Every character but the first of each stream is predicted. `max_chars` reads only a
+    prefix (for quick validation during training).
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    if max_chars is not None:
+        ids = ids[:max_chars]
+    streams = to_streams(ids, batch_size)
+    total_nats, count, state = 0.0, 0, None
+    windows = num_windows(streams, seq_len)
+    for w in range(windows + 1):  # the last, shorter window reads what is left
+        start = w * seq_len
+        x = streams[:, start:start + seq_len]
+        y = streams[:, start + 1:start + seq_len + 1]
+        x = x[:, : y.shape[1]]
+        if y.shape[1] == 0:
+            break
+        logits, _, state = model(x.to(device), state=state)
+        log_probs = F.log_softmax(logits, -1)
+        total_nats -= log_probs.gather(-1, y.to(device).unsqueeze(-1)).sum().item()
+        count += y.numel()
+    model.train(was_training)
+    return total_nats / count / math.log(2)
+
+
+# ---------------------------------------------------------------- sampling
+@torch.no_grad()
+def sample(model: CharLM, vocab: Vocab, prime: str = "\n", length: int = 200, *, temperature: float = 1.0,
+           generator: torch.Generator | None = None) -> str:
+    """Continue `prime` by `length` characters drawn from softmax(logits / temperature)."""
+    if not prime:
+        raise ValueError("The priming text is empty; give at least one character, e.g. '\\n'.")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}; use e.g. 0.5 (careful) to 1.5 (wild).")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    ids = vocab.encode(prime).to(device).unsqueeze(0)  # (1, T)
+    logits, _, state = model(ids)
+    out = []
+    for _ in range(length):
+        probs = F.softmax(logits[0, -1] / temperature, dim=-1).cpu()
+        nxt = torch.multinomial(probs, 1, generator=generator)
+        out.append(int(nxt))
+        logits, _, state = model(nxt.view(1, 1).to(device), state=state)
+    model.train(was_training)
+    return prime + vocab.decode(out)
+
+
+@torch.no_grad()
+def surprisal(model: CharLM, vocab: Vocab, text: str) -> list[float]:
+    """-log2 Pr of each character of `text` after the first, given those before it."""
+    device = next(model.parameters()).device
+    ids = vocab.encode(text).to(device).unsqueeze(0)
+    was_training = model.training
+    model.eval()
+    logits, _, _ = model(ids[:, :-1])
+    model.train(was_training)
+    log_probs = F.log_softmax(logits[0], -1)
+    return (-log_probs.gather(-1, ids[0, 1:, None])[:, 0] / math.log(2)).tolist()
+
+
+def surprisal_html(text: str, bits: list[float], max_bits: float = 8.0) -> str:
+    """HTML for `text` with each character (after the first) on a background as red as its surprisal."""
+    spans = [html.escape(text[0])]
+    for ch, b in zip(text[1:], bits):
+        alpha = min(b / max_bits, 1.0)
+        shown = "&nbsp;" if ch == " " else ("<br>" if ch == "\n" else html.escape(ch))
+        spans.append(f'<span title="{b:.2f} bits" style="background: rgba(220,40,40,{alpha:.2f})">{shown}</span>')
+    legend = f"<div style='font-size: 80%'>white: 0 bits, red: {max_bits:g} bits or more (hover for values)</div>"
+    return "<div style='font-family: monospace; line-height: 1.6'>" + "".join(spans) + "</div>" + legend
+
+
+def train_batches(text_ids: torch.Tensor, batch_size: int, seq_len: int):
+    """`batch_fn(step)` for `train.fit`: consecutive windows of `batch_size` streams (truncated BPTT)."""
+    streams = to_streams(text_ids, batch_size)
+    return lambda step: tbptt_batch(streams, step, seq_len)
+
+
+# ---------------------------------------------------------------- profiles and the command line
+@dataclass
+class CharLMRun:
+    """Everything one profile trains: the model, the loop and the batches."""
+
+    model: CharLMConfig
+    train: TrainConfig
+    batch_size: int = 32  # streams read in parallel
+    seq_len: int = 100  # truncated BPTT window (characters per update)
+
+
+def run_settings(profile: str, vocab_size: int) -> CharLMRun:
+    """Quick: 2 x 256 LSTM for a few minutes on a laptop CPU. Full: Graves' PTB size, 1 x 1000."""
+    if profile == "quick":
+        return CharLMRun(
+            CharLMConfig(vocab_size, hidden_size=256, num_layers=2),
+            TrainConfig(steps=1800, lr=4e-3, lr_decay=0.5, lr_decay_every=600, clip_norm=1.0, carry_state=True,
+                        valid_every=250, checkpoint_every=250),
+            batch_size=32, seq_len=50,  # short windows: more updates per second on a CPU
+        )
+    if profile == "full":
+        return CharLMRun(
+            CharLMConfig(vocab_size, hidden_size=1000, num_layers=1),
+            TrainConfig(steps=30_000, lr=2e-3, lr_decay=0.5, lr_decay_every=10_000, clip_norm=1.0,
+                        carry_state=True, valid_every=500, checkpoint_every=250),
+        )
+    raise ValueError(f"profile={profile!r} is not a profile; use 'quick' or 'full'.")
+
+
+def main(argv=None) -> None:
+    """Train on Penn Treebank characters, resuming from the checkpoint, and print the test BPC."""
+    import argparse
+    import json
+    import time
+    from dataclasses import asdict, replace
+    from pathlib import Path
+
+    from .runtime import build_dir, get_device, get_profile
+    from .text import average_word_length, load_ptb
+    from .train import fit
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--profile", default=get_profile(), choices=("quick", "full"))
+    parser.add_argument("--minutes", type=float, default=None, help="stop training after this much time")
+    parser.add_argument("--steps", type=int, default=None, help="override the profile's number of updates")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="default: build/checkpoints/ptb_<profile>.pt")
+    args = parser.parse_args(argv)
+
+    splits = {s: load_ptb(s) for s in ("train", "valid", "test")}
+    vocab = Vocab.from_text(splits["train"])
+    ids = {s: vocab.encode(t) for s, t in splits.items()}
+    run = run_settings(args.profile, len(vocab))
+    steps = args.steps or run.train.steps
+    cfg = replace(run.train, progress=False, steps=steps,
+                  lr_decay_every=max(1, run.train.lr_decay_every * steps // run.train.steps),  # same schedule shape
+                  max_seconds=None if args.minutes is None else 60 * args.minutes)
+    device = get_device()
+    ckpt = args.checkpoint or build_dir() / "checkpoints" / f"ptb_{args.profile}.pt"
+    torch.manual_seed(cfg.seed)
+    model = CharLM(run.model).to(device)
+    print(f"{args.profile}: {run.model}, {model.num_parameters():,} parameters, {cfg.steps} steps, device {device}")
+    tick = time.time()
+    history = fit(model, train_batches(ids["train"], run.batch_size, run.seq_len), cfg, checkpoint=ckpt,
+                  model_config=run.model,
+                  valid_fn=lambda m: {"bpc": evaluate_bpc(m, ids["valid"], max_chars=100_000)})
+    valid_bpc, test_bpc = evaluate_bpc(model, ids["valid"]), evaluate_bpc(model, ids["test"])
+    summary = {"profile": args.profile, "steps": history.step[-1], "train_seconds": history.seconds[-1],
+               "wall_seconds_this_run": time.time() - tick, "parameters": model.num_parameters(),
+               "valid_bpc": valid_bpc, "test_bpc": test_bpc,
+               "test_perplexity": perplexity(test_bpc, average_word_length(splits["test"])),
+               "model": asdict(run.model), "train": asdict(cfg), "checkpoint": str(ckpt)}
+    print(json.dumps(summary, indent=2))
+    ckpt.with_suffix(".json").write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Homework checkers: run a student's function against the reference and say what is wrong.
+
+Each checker prints a verdict and returns True or False; it never raises, so a notebook with
+unfinished exercises still runs from top to bottom.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .cells import PeepholeLSTMCell
+
+
+def _verdict(ok: bool, message: str) -> bool:
+    print(("Correct: " if ok else "Not yet: ") + message)
+    return ok
+
+
+def _call(fn: Callable, *args):
+    """Run the student's function; turn 'not written yet' and crashes into a message."""
+    try:
+        return fn(*args), None
+    except NotImplementedError:
+        return None, "the function still raises NotImplementedError: replace it with your code."
+    except Exception as err:  # the student's code may fail in any way; report it, don't crash
+        return None, f"the function raised {type(err).__name__}: {err}"
+
+
+def _close(a, b, tol: float = 1e-5) -> bool:
+    return isinstance(a, torch.Tensor) and a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=tol, rtol=tol)
+
+
+# ---------------------------------------------------------------- 01 text prediction
+def check_lstm_step(lstm_step: Callable) -> bool:
+    """`lstm_step(x, h, c, W, U, b, V) -> (h, c)`: one peephole LSTM step as on the slide.
+
+    x (B, I); h, c (B, H); W (4H, I); U (4H, H); b (4H,); V (3, H) holds V_i, V_f, V_o.
+    Gates are stacked in the order i, f, c~, o.
+    """
+    gen = torch.Generator().manual_seed(0)
+    B, I, H = 3, 5, 4
+    cell = PeepholeLSTMCell(I, H)
+    with torch.no_grad():
+        cell.V.copy_(torch.randn(3, H, generator=gen))
+    x, h, c = (torch.randn(B, n, generator=gen) for n in (I, H, H))
+    W, U, b, V = cell.W.weight.detach(), cell.U.weight.detach(), cell.W.bias.detach(), cell.V.detach()
+    with torch.no_grad():
+        h_ref, c_ref = cell(x, (h, c))
+    out, problem = _call(lstm_step, x, h, c, W, U, b, V)
+    if problem:
+        return _verdict(False, problem)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        return _verdict(False, f"return the pair (h_t, c_t); got {type(out).__name__}.")
+    h_out, c_out = out
+    for name, got, want in (("h_t", h_out, h_ref), ("c_t", c_out, c_ref)):
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            return _verdict(False, f"{name} should have shape {tuple(want.shape)}, got {shape}.")
+    if _close(h_out, h_ref) and _close(c_out, c_ref):
+        return _verdict(True, "h_t and c_t match the reference cell, peepholes included.")
+    # diagnose the usual slips by trying them on the reference
+    no_peep, _ = _call(lstm_step, x, h, c, W, U, b, torch.zeros_like(V))
+    ref0 = PeepholeLSTMCell(I, H, peephole=False)
+    ref0.load_state_dict({**cell.state_dict(), "V": torch.zeros_like(V)})
+    with torch.no_grad():
+        h0, c0 = ref0(x, (h, c))
+    if no_peep is not None and _close(no_peep[0], h0) and _close(no_peep[1], c0):
+        if _close(c_out, c_ref):
+            return _verdict(False, "c_t is right but h_t is not: the output gate's peephole reads the new c_t (V_o c_t).")
+        return _verdict(False, "right without peepholes, wrong with them: add V_i c_{t-1} and V_f c_{t-1} "
+                               "to the input and forget gates and V_o c_t to the output gate (elementwise).")
+    if _close(c_out, c_ref):
+        return _verdict(False, "c_t is right but h_t is not: h_t = o_t * tanh(c_t).")
+    return _verdict(False, "c_t differs from the reference: check the gate order (i, f, c~, o), "
+                           "the sigmoid/tanh of each gate, and c_t = f_t c_{t-1} + i_t c~_t.")
+
+
+def check_bits_per_character(bpc_fn: Callable) -> bool:
+    """`bpc_fn(logits, targets) -> float`: mean of -log2 softmax(logits)[target]; logits (B, T, V)."""
+    gen = torch.Generator().manual_seed(1)
+    logits = torch.randn(2, 7, 11, generator=gen) * 3
+    targets = torch.randint(0, 11, (2, 7), generator=gen)
+    want = F.cross_entropy(logits.reshape(-1, 11), targets.reshape(-1)).item() / math.log(2)
+    got, problem = _call(bpc_fn, logits, targets)
+    if problem:
+        return _verdict(False, problem)
+    try:
+        got = float(got)
+    except (TypeError, ValueError):
+        return _verdict(False, f"return one number (a float or a 0-d tensor), got {type(got).__name__}.")
+    if math.isclose(got, want, rel_tol=1e-4):
+        uniform, _ = _call(bpc_fn, torch.zeros(1, 4, 8), torch.zeros(1, 4, dtype=torch.long))
+        if uniform is not None and math.isclose(float(uniform), 3.0, rel_tol=1e-4):
+            return _verdict(True, f"{got:.4f} bits per character; uniform logits over 8 characters give 3 bits.")
+    if math.isclose(got, want * math.log(2), rel_tol=1e-4):
+        return _verdict(False, f"you return {got:.4f} nats; divide by ln 2 for bits ({want:.4f}).")
+    if math.isclose(got, want * targets.numel(), rel_tol=1e-4):
+        return _verdict(False, f"you return the sum over all {targets.numel()} characters; BPC is the mean.")
+    if math.isclose(got, -want, rel_tol=1e-4):
+        return _verdict(False, "the sign is wrong: BPC is the mean of -log2 p, a positive number.")
+    return _verdict(False, f"got {got:.4f}, expected {want:.4f}: use log_softmax over the last axis and "
+                           "pick the log-probability of each target.")
+
+
+def check_temperature(softmax_temperature: Callable) -> bool:
+    """`softmax_temperature(logits, temperature) -> probs`: softmax(logits / temperature) over the last axis."""
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]])
+    for temperature in (0.5, 1.0, 2.0):
+        want = F.softmax(logits / temperature, -1)
+        got, problem = _call(softmax_temperature, logits, temperature)
+        if problem:
+            return _verdict(False, problem)
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            return _verdict(False, f"return a tensor of probabilities with the shape of the logits {tuple(want.shape)}.")
+        if not _close(got, want):
+            if _close(got, F.softmax(logits * temperature, -1)):
+                return _verdict(False, "you multiply by the temperature; divide the logits by it.")
+            if not torch.allclose(got.sum(-1), torch.ones(1)):
+                return _verdict(False, "the probabilities do not sum to 1: apply the softmax after scaling.")
+            return _verdict(False, f"at temperature {temperature} expected {want.tolist()}, got {got.tolist()}.")
+    return _verdict(True, "low temperatures sharpen the distribution, high ones flatten it toward uniform.")

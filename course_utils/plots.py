@@ -1,0 +1,44 @@
+"""Figures that several notebooks share: learning curves."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .train import History
+
+
+def smooth(values, window: int = 25) -> np.ndarray:
+    """Moving average over `window` points (shorter at the start), for noisy per-step losses."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0 or window <= 1:
+        return values
+    cumsum = np.cumsum(np.insert(values, 0, 0.0))
+    out = np.empty_like(values)
+    for i in range(len(values)):
+        lo = max(0, i + 1 - window)
+        out[i] = (cumsum[i + 1] - cumsum[lo]) / (i + 1 - lo)
+    return out
+
+
+def learning_curves(history: History, *, valid_metric: str | None = None, scale: float = 1.0,
+                    ylabel: str = "loss", x: str = "step", baselines: dict[str, float] | None = None,
+                    ax=None, label: str = ""):
+    """Training loss (times `scale`, smoothed) and a validation metric against steps or seconds.
+
+    `baselines` draws horizontal reference lines, e.g. {"unigram": 4.4}.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    xs = history.step if x == "step" else history.seconds
+    ax.plot(xs, smooth(np.asarray(history.loss) * scale), label=f"{label} train".strip(), alpha=0.8)
+    if valid_metric and history.valid:
+        vx = history.valid_step if x == "step" else history.valid_seconds
+        ax.plot(vx, history.valid_metric(valid_metric), "o-", label=f"{label} valid".strip())
+    for name, value in (baselines or {}).items():
+        ax.axhline(value, color="gray", linestyle="--", linewidth=1)
+        ax.text(xs[-1] if xs else 0, value, f" {name}", va="bottom", ha="right", color="gray")
+    ax.set_xlabel("update" if x == "step" else "training time (s)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax

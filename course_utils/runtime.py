@@ -1,0 +1,104 @@
+"""Where a notebook runs: profile (quick/full), device, seeds, data and build folders, Colab."""
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+from typing import TypeVar
+
+import torch
+
+# The one place that names the repository; `python scripts/sync_notebooks.py`
+# writes it into every notebook's Colab badge and set-up cell.
+REPO_URL = "https://github.com/seqgen-course/seqgen-course"
+
+PROFILES = ("quick", "full")
+T = TypeVar("T")
+
+
+def in_colab() -> bool:
+    """True inside a Google Colab kernel."""
+    return "google.colab" in sys.modules
+
+
+def get_device() -> torch.device:
+    """The device from COURSE_DEVICE, else CUDA when available, else Apple MPS, else CPU."""
+    name = os.environ.get("COURSE_DEVICE", "").strip()
+    if name:
+        try:
+            device = torch.device(name)
+        except RuntimeError as err:
+            raise ValueError(f"COURSE_DEVICE={name!r} is not a device name; use 'cpu', 'cuda' or 'cuda:1'.") from err
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"COURSE_DEVICE={name!r} but this machine has no CUDA GPU; unset it or use 'cpu'.")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def get_profile() -> str:
+    """COURSE_PROFILE (quick|full); by default full on a CUDA GPU, else quick."""
+    name = os.environ.get("COURSE_PROFILE", "").strip().lower()
+    if not name:
+        return "full" if torch.cuda.is_available() else "quick"
+    if name not in PROFILES:
+        raise ValueError(f"COURSE_PROFILE={name!r} is not a profile; use one of {PROFILES}.")
+    return name
+
+
+def pick(quick: T, full: T, profile: str | None = None) -> T:
+    """The value for the current profile: `pick(quick=200, full=20_000)`."""
+    return full if (profile or get_profile()) == "full" else quick
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU torch.Generator seeded the same way."""
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # numpy is optional here
+        pass
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def project_root() -> Path:
+    """The course checkout that holds the working directory (or the working directory itself)."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "course_utils").is_dir() and (folder / "notebooks").is_dir():
+            return folder
+    return here
+
+
+def data_dir() -> Path:
+    """Cache for downloaded and generated data: COURSE_DATA_DIR, else data/cache in the checkout."""
+    path = Path(os.environ.get("COURSE_DATA_DIR") or project_root() / "data" / "cache")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def build_dir() -> Path:
+    """Executed notebooks, results and checkpoints: COURSE_BUILD_DIR, else build/ in the checkout."""
+    path = Path(os.environ.get("COURSE_BUILD_DIR") or project_root() / "build")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def setup(notebook: str, seed: int = 0) -> tuple[str, torch.device]:
+    """Start a notebook: name it for the results records, seed, and print profile and device."""
+    from . import results
+
+    results.set_notebook(notebook)
+    seed_everything(seed)
+    profile, device = get_profile(), get_device()
+    other = "full" if profile == "quick" else "quick"
+    print(f"profile: {profile}   device: {device.type}   seed: {seed}")
+    print(f"To switch, set COURSE_PROFILE={other} (or COURSE_DEVICE=cpu|cuda) before starting the kernel.")
+    return profile, device

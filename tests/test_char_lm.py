@@ -1,0 +1,115 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils import char_lm, text
+from course_utils.cells import PeepholeLSTMCell, run_cell
+from course_utils.char_lm import CharLM, CharLMConfig
+
+
+def test_uniform_logits_give_log2_V_bits():
+    V = 50
+    logits = torch.zeros(3, 7, V)
+    targets = torch.randint(0, V, (3, 7))
+    assert char_lm.bits_per_character(logits, targets).item() == pytest.approx(math.log2(V))
+
+
+def test_bpc_matches_cross_entropy_in_bits():
+    logits, targets = torch.randn(4, 5, 9), torch.randint(0, 9, (4, 5))
+    nats = nn.functional.cross_entropy(logits.reshape(-1, 9), targets.reshape(-1))
+    assert char_lm.bits_per_character(logits, targets).item() == pytest.approx(nats.item() / math.log(2))
+
+
+def test_perplexity_formula():
+    assert char_lm.perplexity(1.0, 5.6) == pytest.approx(2 ** 5.6)
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_shapes_and_carried_state(skip):
+    model = CharLM(CharLMConfig(vocab_size=11, hidden_size=8, num_layers=3, skip_connections=skip))
+    x = torch.randint(0, 11, (2, 12))
+    logits, loss, state = model(x, x)
+    assert logits.shape == (2, 12, 11) and loss.ndim == 0
+    # running in two halves with the carried state equals one pass
+    first, _, s = model(x[:, :5])
+    second, _, _ = model(x[:, 5:], state=s)
+    torch.testing.assert_close(torch.cat([first, second], 1), logits)
+
+
+def test_skip_connections_feed_every_layer_from_the_input():
+    model = CharLM(CharLMConfig(vocab_size=5, hidden_size=4, num_layers=3, skip_connections=True))
+    assert [layer.input_size for layer in model.layers] == [5, 9, 9]
+    assert model.head.in_features == 12
+
+
+def test_lstm_from_equations_equals_nn_lstm():
+    torch.manual_seed(0)
+    lstm = nn.LSTM(6, 5, batch_first=True)
+    cell = PeepholeLSTMCell.from_lstm(lstm)
+    x = torch.randn(3, 9, 6)
+    ours, (h, c) = run_cell(cell, x)
+    theirs, (h_ref, c_ref) = lstm(x)
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(c, c_ref[0])
+
+
+def test_peepholes_change_the_output():
+    cell = PeepholeLSTMCell(3, 4)
+    x, state = torch.randn(2, 3), (torch.randn(2, 4), torch.randn(2, 4))
+    before = cell(x, state)[0]
+    with torch.no_grad():
+        cell.V.fill_(1.0)
+    assert not torch.allclose(before, cell(x, state)[0])
+
+
+def test_tiny_model_overfits_a_sentence():
+    torch.manual_seed(0)
+    sentence = "the cat sat on the mat\n"
+    vocab = text.Vocab.from_text(sentence)
+    ids = vocab.encode(sentence * 20)
+    model = CharLM(CharLMConfig(len(vocab), hidden_size=32, num_layers=1))
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(150):
+        _, loss, _ = model(ids[None, :-1], ids[None, 1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert char_lm.evaluate_bpc(model, ids, batch_size=1, seq_len=50) < 0.3
+
+
+def test_sampling_is_reproducible_with_a_generator():
+    torch.manual_seed(0)
+    vocab = text.Vocab("abc \n")
+    model = CharLM(CharLMConfig(len(vocab), hidden_size=8, num_layers=1))
+    a = char_lm.sample(model, vocab, "ab", 30, generator=torch.Generator().manual_seed(5))
+    b = char_lm.sample(model, vocab, "ab", 30, generator=torch.Generator().manual_seed(5))
+    c = char_lm.sample(model, vocab, "ab", 30, generator=torch.Generator().manual_seed(6))
+    assert a == b and a != c and a.startswith("ab") and len(a) == 32
+
+
+def test_sampling_rejects_bad_prime_and_temperature():
+    vocab = text.Vocab("abc \n")
+    model = CharLM(CharLMConfig(len(vocab), hidden_size=8, num_layers=1))
+    with pytest.raises(text.UnknownCharactersError, match="'Z'"):
+        char_lm.sample(model, vocab, "aZ", 5)
+    with pytest.raises(ValueError, match="positive"):
+        char_lm.sample(model, vocab, "a", 5, temperature=0)
+
+
+def test_surprisal_is_per_character_bits():
+    vocab = text.Vocab("ab")
+    model = CharLM(CharLMConfig(2, hidden_size=4, num_layers=1))
+    bits = char_lm.surprisal(model, vocab, "abba")
+    assert len(bits) == 3 and all(b > 0 for b in bits)
+    assert "title=" in char_lm.surprisal_html("abba", bits)
+
+
+def test_run_settings_profiles():
+    quick = char_lm.run_settings("quick", 50)
+    full = char_lm.run_settings("full", 50)
+    assert (full.model.hidden_size, full.model.num_layers) == (1000, 1)  # Graves' PTB network
+    assert CharLM(quick.model).num_parameters() < CharLM(full.model).num_parameters()
+    with pytest.raises(ValueError, match="quick"):
+        char_lm.run_settings("fast", 50)

@@ -1,0 +1,63 @@
+"""Each checker accepts a right answer and explains a wrong one."""
+import math
+
+import torch
+import torch.nn.functional as F
+
+from course_utils import checks
+
+
+def good_lstm_step(x, h, c, W, U, b, V):
+    gi, gf, gc, go = (x @ W.T + h @ U.T + b).chunk(4, -1)
+    i = torch.sigmoid(gi + V[0] * c)
+    f = torch.sigmoid(gf + V[1] * c)
+    c = f * c + i * torch.tanh(gc)
+    o = torch.sigmoid(go + V[2] * c)
+    return o * torch.tanh(c), c
+
+
+def no_peephole_lstm_step(x, h, c, W, U, b, V):
+    return good_lstm_step(x, h, c, W, U, b, torch.zeros_like(V))
+
+
+def old_cell_output_gate(x, h, c, W, U, b, V):
+    gi, gf, gc, go = (x @ W.T + h @ U.T + b).chunk(4, -1)
+    o = torch.sigmoid(go + V[2] * c)  # reads c_{t-1}: a slip
+    c_new = torch.sigmoid(gf + V[1] * c) * c + torch.sigmoid(gi + V[0] * c) * torch.tanh(gc)
+    return o * torch.tanh(c_new), c_new
+
+
+def unfinished(*args):
+    raise NotImplementedError
+
+
+def test_lstm_step_checker(capsys):
+    assert checks.check_lstm_step(good_lstm_step)
+    assert not checks.check_lstm_step(no_peephole_lstm_step)
+    assert "peephole" in capsys.readouterr().out
+    assert not checks.check_lstm_step(old_cell_output_gate)
+    assert "V_o c_t" in capsys.readouterr().out
+    assert not checks.check_lstm_step(unfinished)
+    assert "NotImplementedError" in capsys.readouterr().out
+
+
+def test_bpc_checker(capsys):
+    def good(logits, targets):
+        return F.cross_entropy(logits.flatten(0, -2), targets.flatten()) / math.log(2)
+
+    def in_nats(logits, targets):
+        return F.cross_entropy(logits.flatten(0, -2), targets.flatten())
+
+    assert checks.check_bits_per_character(good)
+    assert not checks.check_bits_per_character(in_nats)
+    assert "ln 2" in capsys.readouterr().out
+    assert not checks.check_bits_per_character(lambda l, t: 1 / 0)
+    assert "ZeroDivisionError" in capsys.readouterr().out
+
+
+def test_temperature_checker(capsys):
+    assert checks.check_temperature(lambda logits, T: F.softmax(logits / T, -1))
+    assert not checks.check_temperature(lambda logits, T: F.softmax(logits * T, -1))
+    assert "multiply" in capsys.readouterr().out
+    assert not checks.check_temperature(lambda logits, T: torch.exp(logits / T))
+    assert "sum to 1" in capsys.readouterr().out
