@@ -1,11 +1,12 @@
 """Homework checkers: run a student's function against the reference and say what is wrong.
 
-Each checker prints a verdict and returns True or False; it never raises, so a notebook with
-unfinished exercises still runs from top to bottom.
+Each checker returns a `Verdict`, shown as "Correct: ..." or "Not yet: ..." and true only when
+right; it never raises, so a notebook with unfinished exercises still runs from top to bottom.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -14,9 +15,22 @@ import torch.nn.functional as F
 from .cells import PeepholeLSTMCell
 
 
-def _verdict(ok: bool, message: str) -> bool:
-    print(("Correct: " if ok else "Not yet: ") + message)
-    return ok
+@dataclass(frozen=True)
+class Verdict:
+    """What a checker found: `ok` and a message that says what is right or wrong."""
+
+    ok: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __repr__(self) -> str:
+        return ("Correct: " if self.ok else "Not yet: ") + self.message
+
+
+def _verdict(ok: bool, message: str) -> Verdict:
+    return Verdict(ok, message)
 
 
 def _call(fn: Callable, *args):
@@ -34,7 +48,7 @@ def _close(a, b, tol: float = 1e-5) -> bool:
 
 
 # ---------------------------------------------------------------- 01 text prediction
-def check_lstm_step(lstm_step: Callable) -> bool:
+def check_lstm_step(lstm_step: Callable) -> Verdict:
     """`lstm_step(x, h, c, W, U, b, V) -> (h, c)`: one peephole LSTM step as on the slide.
 
     x (B, I); h, c (B, H); W (4H, I); U (4H, H); b (4H,); V (3, H) holds V_i, V_f, V_o.
@@ -78,7 +92,7 @@ def check_lstm_step(lstm_step: Callable) -> bool:
                            "the sigmoid/tanh of each gate, and c_t = f_t c_{t-1} + i_t c~_t.")
 
 
-def check_bits_per_character(bpc_fn: Callable) -> bool:
+def check_bits_per_character(bpc_fn: Callable) -> Verdict:
     """`bpc_fn(logits, targets) -> float`: mean of -log2 softmax(logits)[target]; logits (B, T, V)."""
     gen = torch.Generator().manual_seed(1)
     logits = torch.randn(2, 7, 11, generator=gen) * 3
@@ -105,7 +119,7 @@ def check_bits_per_character(bpc_fn: Callable) -> bool:
                            "pick the log-probability of each target.")
 
 
-def check_temperature(softmax_temperature: Callable) -> bool:
+def check_temperature(softmax_temperature: Callable) -> Verdict:
     """`softmax_temperature(logits, temperature) -> probs`: softmax(logits / temperature) over the last axis."""
     logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]])
     for temperature in (0.5, 1.0, 2.0):

