@@ -1,0 +1,1 @@
+"""Online handwriting: the stroke format, data readers, mixture density output, the networks."""

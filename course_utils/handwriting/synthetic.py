@@ -1,0 +1,184 @@
+"""Synthetic online handwriting: English lines written by random "writers" with the Hershey script fonts.
+
+The single-stroke cursive fonts of the PyPI package `Hershey-Fonts` join their letters. A writer
+draws a line in one font with its own slant, size, letter spacing, a drifting baseline, a smooth
+elastic warp and pen jitter, and a pen tablet samples the pen at a fixed rate while the pen slows
+down in curves: the result has the (dx, dy, end_of_stroke) format of the IAM On-Line database.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .strokes import from_stroke_list
+
+FONTS = ("scripts", "scriptc", "cursive")
+# scriptc draws its thick parts as two or three parallel strokes, so its writers lift the pen
+# five times more often than the others: it gets a smaller share of the writers.
+FONT_WEIGHTS = (0.4, 0.2, 0.4)
+_fonts: dict = {}  # parsed fonts, loaded on first use
+
+
+@dataclass
+class WriterStyle:
+    """How one writer writes; `random_style` draws one."""
+
+    font: str = "scripts"  # one of FONTS
+    slant: float = 0.2  # shear: x += slant * y (positive leans right)
+    x_scale: float = 1.0  # width of the letters
+    y_scale: float = 1.0  # height of the letters
+    letter_spacing: float = 0.0  # extra space after each letter, in font units (a letter is about 15)
+    word_spacing: float = 0.0  # extra space after each space
+    drift: float = 1.0  # amplitude of the slow baseline wave, font units
+    warp: float = 0.6  # amplitude of the smooth elastic warp, font units
+    jitter: float = 0.15  # standard deviation of the pen noise, font units
+    speed: float = 1.6  # pen speed on straight lines, font units per tablet sample
+    seed: int = 0  # randomness of drift, warp, jitter
+
+
+def random_style(rng: np.random.Generator) -> WriterStyle:
+    """A writer drawn at random within ranges that keep the writing legible."""
+    return WriterStyle(
+        font=str(rng.choice(FONTS, p=FONT_WEIGHTS)),
+        slant=float(rng.uniform(-0.05, 0.45)),
+        x_scale=float(rng.uniform(0.85, 1.2)),
+        y_scale=float(rng.uniform(0.85, 1.15)),
+        letter_spacing=float(rng.uniform(-1.0, 1.5)),
+        word_spacing=float(rng.uniform(0.0, 6.0)),
+        drift=float(rng.uniform(0.0, 2.5)),
+        warp=float(rng.uniform(0.2, 1.2)),
+        jitter=float(rng.uniform(0.05, 0.25)),
+        speed=float(rng.uniform(1.5, 2.5)),
+        seed=int(rng.integers(2**31)),
+    )
+
+
+def _font(name: str):
+    if name not in FONTS:
+        raise ValueError(f"font {name!r} is not one of the cursive fonts {FONTS}.")
+    if name not in _fonts:
+        from HersheyFonts import HersheyFonts
+
+        font = HersheyFonts()
+        font.load_default_font(name)
+        _fonts[name] = font
+    return _fonts[name]
+
+
+def glyph_strokes(text: str, style: WriterStyle, tol: float = 4.5) -> list[np.ndarray]:
+    """The font's strokes for `text`, y up, in font units, with the writer's spacing: a list of (n, 2).
+
+    A stroke that starts within `tol` of where the previous one ended in the font (a joined letter,
+    the next hump of an 'm') is merged into it, even when the writer's extra spacing opens a gap:
+    the pen stays down across it. The pen then lifts about three times per word, as people do.
+    """
+    unknown = sorted({c for c in text if not " " <= c <= "~"})
+    if unknown:
+        raise ValueError(f"the fonts cover printable ASCII only; the text holds {unknown}.")
+    strokes: list[np.ndarray] = []
+    cursor = spaced = 0.0  # pen position without and with the writer's extra spacing
+    last_end = None  # where the previous stroke ended, without extra spacing
+    for char, glyph in zip(text, _font(style.font).glyphs_for_text(text)):
+        for stroke in glyph.strokes:
+            points = np.asarray(stroke, dtype=np.float64)
+            points[:, 1] *= -1  # the font's y points down
+            plain = points + [cursor - glyph.left_offset, 0.0]
+            placed = points + [spaced - glyph.left_offset, 0.0]
+            if last_end is not None and np.linalg.norm(plain[0] - last_end) <= tol:
+                strokes[-1] = np.concatenate([strokes[-1], placed[1:]])
+            else:
+                strokes.append(placed)
+            last_end = plain[-1]
+        cursor += glyph.char_width
+        spaced += glyph.char_width + style.letter_spacing + (style.word_spacing if char == " " else 0.0)
+    return strokes
+
+
+def _smooth_field(rng, x: np.ndarray, amplitude: float, wavelengths=(60.0, 25.0, 11.0)) -> np.ndarray:
+    """A smooth random function of x: a few sines with random phases, largest for long waves."""
+    out = np.zeros_like(x)
+    for i, wl in enumerate(wavelengths):
+        out += amplitude / (i + 1) * np.sin(2 * np.pi * x / (wl * rng.uniform(0.8, 1.25)) + rng.uniform(0, 2 * np.pi))
+    return out
+
+
+def _resample(points: np.ndarray, speed: float) -> np.ndarray:
+    """Sample a polyline like a tablet: one point per time step, the pen slower in curves and at the ends."""
+    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    keep = np.concatenate([[True], seg > 1e-9])
+    points = points[keep]
+    if len(points) < 2:
+        return points[:1]
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+    d = np.diff(points, axis=0)
+    heading = np.unwrap(np.arctan2(d[:, 1], d[:, 0]))
+    turn = np.abs(np.diff(heading, prepend=heading[0], append=heading[-1]))  # per vertex
+    turn = np.minimum(turn, np.pi / 2)
+    v = speed / (1.0 + 3.0 * turn)  # slow down where the pen turns
+    ramp = np.minimum(1.0, 0.3 + np.minimum(s, s[-1] - s) / 3.0)  # accelerate and stop
+    v = np.maximum(v * ramp, 0.15 * speed)
+    t = np.concatenate([[0.0], np.cumsum(np.diff(s) * 2 / (v[1:] + v[:-1]))])  # time along the stroke
+    steps = max(2, int(np.ceil(t[-1])) + 1)
+    ts = np.linspace(0.0, t[-1], steps)
+    return np.column_stack([np.interp(ts, t, points[:, 0]), np.interp(ts, t, points[:, 1])])
+
+
+def write(text: str, style: WriterStyle) -> np.ndarray:
+    """The (T, 3) pen offsets of `text` written by `style` (font units, y up)."""
+    if not text.strip():
+        raise ValueError("the text is empty: give at least one visible character.")
+    rng = np.random.default_rng(style.seed)
+    strokes = glyph_strokes(text, style)
+    drift_fn = lambda x: _smooth_field(np.random.default_rng(style.seed + 1), x, style.drift, (200.0, 90.0))  # noqa: E731
+    out = []
+    for stroke in strokes:
+        p = _densify(stroke, 0.5)
+        x, y = p[:, 0].copy(), p[:, 1].copy()
+        y = y + drift_fn(x)
+        wx = _smooth_field(np.random.default_rng(style.seed + 2), x, style.warp)
+        wy = _smooth_field(np.random.default_rng(style.seed + 3), x, style.warp)
+        x, y = x + wx, y + wy
+        x = style.x_scale * (x + style.slant * y)
+        y = style.y_scale * y
+        p = _resample(np.column_stack([x, y]), style.speed)
+        p = p + rng.normal(0.0, style.jitter, p.shape)
+        out.append(p)
+    return from_stroke_list(out)
+
+
+def _densify(points: np.ndarray, step: float) -> np.ndarray:
+    """Insert points so that no segment is longer than `step` (the warp then bends straight lines)."""
+    out = [points[:1]]
+    for a, b in zip(points[:-1], points[1:]):
+        n = max(1, int(np.ceil(np.linalg.norm(b - a) / step)))
+        out.append(a + (b - a) * np.linspace(0, 1, n + 1)[1:, None])
+    return np.concatenate(out)
+
+
+# ---------------------------------------------------------------- text lines
+def ptb_lines(text: str, *, min_chars: int = 20, max_chars: int = 45) -> list[str]:
+    """Handwriting-sized lines from Penn Treebank sentences without '<unk>' and 'N' tokens."""
+    lines = []
+    for sentence in text.split("\n"):
+        tokens = sentence.split()
+        # drop unknown words and numbers, with the '$' before a number and the '%' after it
+        drop = {i for i, w in enumerate(tokens) if w == "<unk>"}
+        for i, w in enumerate(tokens):
+            if w == "N":
+                drop |= {i} | ({i - 1} if i > 0 and tokens[i - 1] == "$" else set())
+                drop |= {i + 1} if i + 1 < len(tokens) and tokens[i + 1] == "%" else set()
+        sentence = " ".join(w for i, w in enumerate(tokens) if i not in drop)
+        sentence = re.sub(r" (n't|'s|'re|'ve|'ll|'d|'m)\b", r"\1", sentence)  # did n't -> didn't
+        sentence = re.sub(r" ([.,;:?%])", r"\1", sentence).replace("$ ", "$")
+        line = ""
+        for word in sentence.split():
+            if len(line) + 1 + len(word) > max_chars and len(line) >= min_chars:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}".strip()
+        if len(line) >= min_chars:
+            lines.append(line)
+    return [line[0].upper() + line[1:] for line in lines]

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from course_utils.handwriting import strokes, synthetic
+
+
+def test_writing_is_deterministic_for_a_style():
+    style = synthetic.random_style(np.random.default_rng(3))
+    a, b = synthetic.write("would find the bus", style), synthetic.write("would find the bus", style)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape[1] == 3 and a[-1, 2] == 1
+
+
+@pytest.mark.parametrize("font", ["scripts", "cursive"])
+def test_joined_letters_lift_the_pen_a_few_times_per_word(font):
+    style = synthetic.WriterStyle(font=font, letter_spacing=1.5, word_spacing=4.0)
+    text = "Consumers may want to move their telephones"
+    lifts = len(synthetic.glyph_strokes(text, style))
+    unjoined = len(synthetic.glyph_strokes(text, style, tol=0.0))
+    assert lifts <= 4 * len(text.split()) < unjoined
+
+
+def test_points_per_character_like_a_tablet():
+    rng = np.random.default_rng(0)
+    text = "Consultants are up to exploit the new tool"
+    per_char = [len(synthetic.write(text, synthetic.random_style(rng))) / len(text) for _ in range(6)]
+    assert 10 < min(per_char) and max(per_char) < 80  # IAM lines have a few tens of points per character
+
+
+def test_style_changes_the_shape():
+    base = synthetic.WriterStyle(font="cursive", jitter=0.0, warp=0.0, drift=0.0)
+    slanted = synthetic.WriterStyle(font="cursive", jitter=0.0, warp=0.0, drift=0.0, slant=0.5)
+    p0, _ = strokes.to_points(synthetic.write("lll", base))
+    p1, _ = strokes.to_points(synthetic.write("lll", slanted))
+    assert np.ptp(p1[:, 0]) > np.ptp(p0[:, 0])  # leaning letters take more room
+
+
+def test_ptb_lines_drop_unk_and_numbers():
+    ptb = "the <unk> company said it earned $ N million or N N %\nwe did n't know it 's true\n"
+    lines = synthetic.ptb_lines(ptb, min_chars=5, max_chars=30)
+    assert lines == ["The company said it earned", "Million or", "We didn't know it's true"]
+
+
+def test_bad_text_is_explained():
+    with pytest.raises(ValueError, match="printable ASCII"):
+        synthetic.write("naïve", synthetic.WriterStyle())
+    with pytest.raises(ValueError, match="empty"):
+        synthetic.write("   ", synthetic.WriterStyle())
+    with pytest.raises(ValueError, match="cursive fonts"):
+        synthetic.write("abc", synthetic.WriterStyle(font="gothic"))
