@@ -48,3 +48,26 @@ def test_bad_text_is_explained():
         synthetic.write("   ", synthetic.WriterStyle())
     with pytest.raises(ValueError, match="cursive fonts"):
         synthetic.write("abc", synthetic.WriterStyle(font="gothic"))
+
+
+def test_corpus_is_deterministic_and_cached(monkeypatch):
+    config = synthetic.SyntheticConfig(num_lines=5, seed=1)
+    first = synthetic.make_corpus(config)
+    cached = synthetic.make_corpus(config)
+    fresh = synthetic.make_corpus(config, cache=False)
+    for a, b, c in zip(first, cached, fresh):
+        assert a["text"] == b["text"] == c["text"] and a["writer"] == b["writer"] == c["writer"]
+        np.testing.assert_array_equal(a["strokes"], b["strokes"])
+        np.testing.assert_array_equal(a["strokes"], c["strokes"])
+    assert len({line["writer"].seed for line in first}) == 5  # a writer per line
+
+
+def test_damaged_cache_says_delete_it():
+    from course_utils.runtime import data_dir
+
+    config = synthetic.SyntheticConfig(num_lines=2, seed=2)
+    synthetic.make_corpus(config)
+    (path,) = (data_dir() / "handwriting").glob("synthetic-2-2-*.npz")
+    path.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="delete it"):
+        synthetic.make_corpus(config)

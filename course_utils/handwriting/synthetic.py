@@ -7,6 +7,7 @@ down in curves: the result has the (dx, dy, end_of_stroke) format of the IAM On-
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -129,32 +130,28 @@ def write(text: str, style: WriterStyle) -> np.ndarray:
     """The (T, 3) pen offsets of `text` written by `style` (font units, y up)."""
     if not text.strip():
         raise ValueError("the text is empty: give at least one visible character.")
-    rng = np.random.default_rng(style.seed)
-    strokes = glyph_strokes(text, style)
-    drift_fn = lambda x: _smooth_field(np.random.default_rng(style.seed + 1), x, style.drift, (200.0, 90.0))  # noqa: E731
+    dense = [_densify(s, 0.5) for s in glyph_strokes(text, style)]
+    p = np.concatenate(dense)
+    fields = np.random.default_rng(style.seed + 1)  # drift and warp are smooth functions of x
+    x = p[:, 0]
+    y = p[:, 1] + _smooth_field(fields, x, style.drift, (200.0, 90.0))
+    x, y = x + _smooth_field(fields, x, style.warp), y + _smooth_field(fields, x, style.warp)
+    warped = np.column_stack([style.x_scale * (x + style.slant * y), style.y_scale * y])
+    pen = np.random.default_rng(style.seed)
     out = []
-    for stroke in strokes:
-        p = _densify(stroke, 0.5)
-        x, y = p[:, 0].copy(), p[:, 1].copy()
-        y = y + drift_fn(x)
-        wx = _smooth_field(np.random.default_rng(style.seed + 2), x, style.warp)
-        wy = _smooth_field(np.random.default_rng(style.seed + 3), x, style.warp)
-        x, y = x + wx, y + wy
-        x = style.x_scale * (x + style.slant * y)
-        y = style.y_scale * y
-        p = _resample(np.column_stack([x, y]), style.speed)
-        p = p + rng.normal(0.0, style.jitter, p.shape)
-        out.append(p)
+    for stroke in np.split(warped, np.cumsum([len(d) for d in dense])[:-1]):
+        sampled = _resample(stroke, style.speed)
+        out.append(sampled + pen.normal(0.0, style.jitter, sampled.shape))
     return from_stroke_list(out)
 
 
 def _densify(points: np.ndarray, step: float) -> np.ndarray:
     """Insert points so that no segment is longer than `step` (the warp then bends straight lines)."""
-    out = [points[:1]]
-    for a, b in zip(points[:-1], points[1:]):
-        n = max(1, int(np.ceil(np.linalg.norm(b - a) / step)))
-        out.append(a + (b - a) * np.linspace(0, 1, n + 1)[1:, None])
-    return np.concatenate(out)
+    seg = np.diff(points, axis=0)
+    n = np.maximum(1, np.ceil(np.linalg.norm(seg, axis=1) / step)).astype(int)  # pieces per segment
+    idx = np.repeat(np.arange(len(seg)), n)
+    frac = (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + 1) / np.repeat(n, n)
+    return np.concatenate([points[:1], points[idx] + seg[idx] * frac[:, None]])
 
 
 # ---------------------------------------------------------------- text lines
@@ -182,3 +179,61 @@ def ptb_lines(text: str, *, min_chars: int = 20, max_chars: int = 45) -> list[st
         if len(line) >= min_chars:
             lines.append(line)
     return [line[0].upper() + line[1:] for line in lines]
+
+
+# ---------------------------------------------------------------- the corpus
+@dataclass
+class SyntheticConfig:
+    num_lines: int = 3000  # lines of handwriting to generate
+    seed: int = 0  # picks the sentences and the writers
+    min_chars: int = 20  # shortest text line
+    max_chars: int = 45  # longest text line (IAM lines hold about 30-50 characters)
+    source_split: str = "train"  # the Penn Treebank split the sentences come from
+
+
+def make_corpus(config: SyntheticConfig = SyntheticConfig(), *, cache: bool = True) -> list[dict]:
+    """`num_lines` lines, each {'text', 'strokes' (T, 3) in font units, 'writer' (a WriterStyle)}.
+
+    Deterministic for a config; cached under the data folder (handwriting/synthetic-<...>.npz).
+    """
+    from dataclasses import asdict
+
+    from ..runtime import data_dir
+    from ..text import load_ptb
+
+    if config.num_lines < 1:
+        raise ValueError(f"num_lines must be at least 1, got {config.num_lines}.")
+    name = "synthetic-{num_lines}-{seed}-{min_chars}-{max_chars}-{source_split}.npz".format(**asdict(config))
+    path = data_dir() / "handwriting" / name
+    if cache and path.exists():
+        return _load_corpus(path)
+    rng = np.random.default_rng(config.seed)
+    sentences = ptb_lines(load_ptb(config.source_split), min_chars=config.min_chars, max_chars=config.max_chars)
+    picks = rng.choice(len(sentences), size=config.num_lines, replace=config.num_lines > len(sentences))
+    lines = []
+    for i in picks:
+        style = random_style(rng)
+        lines.append({"text": sentences[i], "strokes": write(sentences[i], style), "writer": style})
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(
+            tmp,
+            texts=np.array([ln["text"] for ln in lines]),
+            lengths=np.array([len(ln["strokes"]) for ln in lines]),
+            strokes=np.concatenate([ln["strokes"] for ln in lines]),
+            writers=np.array([json.dumps(asdict(ln["writer"])) for ln in lines]),
+        )
+        tmp.replace(path)
+    return lines
+
+
+def _load_corpus(path) -> list[dict]:
+    try:
+        with np.load(path) as data:
+            texts, lengths, rows, writers = data["texts"], data["lengths"], data["strokes"], data["writers"]
+    except Exception as err:  # a damaged cache file: say so and how to fix it
+        raise ValueError(f"The cached corpus {path} is damaged ({err}); delete it to generate it again.") from err
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    return [{"text": str(t), "strokes": rows[a:b], "writer": WriterStyle(**json.loads(str(w)))}
+            for t, a, b, w in zip(texts, starts[:-1], starts[1:], writers)]
