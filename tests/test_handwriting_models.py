@@ -75,3 +75,17 @@ def test_tiny_model_learns_a_repeated_pattern():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 3.0
+
+
+def test_density_map_covers_the_line_and_integrates_to_the_number_of_steps():
+    from course_utils.handwriting import plots
+
+    torch.manual_seed(0)
+    model = tiny()
+    strokes = torch.tensor([[0.5, 0.0, 0.0]] * 10 + [[0.0, 0.5, 1.0]] * 2)
+    density, (x0, x1, y0, y1), eos = plots.density_map(model, strokes, resolution=200)
+    assert eos.shape == (12,) and ((0 <= eos) & (eos <= 1)).all()
+    cell = (x1 - x0) / (density.shape[1] - 1) * (y1 - y0) / (density.shape[0] - 1)
+    assert 0 < density.sum() * cell <= 12.5  # each step's density integrates to at most 1 on the grid
+    fig = plots.plot_density(model, strokes)
+    assert len(fig.axes) == 2

@@ -1,0 +1,64 @@
+"""Handwriting figures: the predicted mixture densities over a line (Graves 2013, Figure 4)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import mdn
+from .strokes import to_points
+
+
+@torch.no_grad()
+def density_map(model, strokes: torch.Tensor, *, resolution: int = 400, chunk: int = 64):
+    """Sum over time of the predicted densities of the next pen position, on a grid over the line.
+
+    strokes (T, 3) in the network's units. Returns (density (H, W), extent (x0, x1, y0, y1),
+    eos probability per point (T,)): the heat map of where the network expects the pen next.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    x = torch.cat([torch.tensor([[0.0, 0.0, 1.0]]), strokes.float().cpu()])[None].to(device)
+    y_hat, _, _ = model(x[:, :-1])
+    model.train(was_training)
+    p = mdn.split_params(y_hat[0].cpu())  # each (T, M)
+    points, _ = to_points(strokes.cpu().numpy())
+    before = np.vstack([[0.0, 0.0], points[:-1]])  # the pen position each prediction starts from
+    pad = 3.0
+    x0, x1 = points[:, 0].min() - pad, points[:, 0].max() + pad
+    y0, y1 = points[:, 1].min() - pad, points[:, 1].max() + pad
+    width = resolution
+    height = max(8, int(resolution * (y1 - y0) / (x1 - x0)))
+    gx, gy = np.meshgrid(np.linspace(x0, x1, width), np.linspace(y0, y1, height))
+    grid = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], -1)).float()  # (G, 2)
+    density = torch.zeros(len(grid))
+    origin = torch.from_numpy(before).float()
+    for a in range(0, len(origin), chunk):
+        sl = slice(a, a + chunk)
+        rel = grid[None] - origin[sl, None]  # (t, G, 2): offsets from each step's pen position
+        log_n = mdn.bivariate_normal_log_density(
+            rel[..., :1], rel[..., 1:], p.mu_x[sl, None], p.mu_y[sl, None],
+            p.log_sigma_x[sl, None], p.log_sigma_y[sl, None], p.rho_hat[sl, None])  # (t, G, M)
+        density += torch.logsumexp(p.log_pi[sl, None] + log_n, -1).exp().sum(0)
+    eos = torch.sigmoid(p.eos_logit).numpy()
+    return density.view(height, width).numpy(), (x0, x1, y0, y1), eos
+
+
+def plot_density(model, strokes: torch.Tensor, title: str = ""):
+    """Graves' Figure 4: the line, the heat map of predicted pen positions, and the end-of-stroke probabilities."""
+    import matplotlib.pyplot as plt
+
+    density, extent, eos = density_map(model, strokes)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 4.5), gridspec_kw={"height_ratios": [3, 1]})
+    top.imshow(np.log1p(density / density.max() * 50), origin="lower", extent=extent, cmap="magma", aspect="equal")
+    top.set_title(title or "predicted density of the next pen position (summed over time)", fontsize=10, loc="left")
+    top.axis("off")
+    bottom.plot(eos, linewidth=0.8)
+    ends = np.flatnonzero(strokes[:, 2].cpu().numpy())
+    bottom.plot(ends, eos[ends], "r.", markersize=4, label="true end of stroke")
+    bottom.set_xlabel("point")
+    bottom.set_ylabel("Pr(end of stroke)")
+    bottom.set_xlim(0, len(eos))
+    bottom.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return fig
