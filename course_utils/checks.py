@@ -136,3 +136,66 @@ def check_temperature(softmax_temperature: Callable) -> Verdict:
                 return _verdict(False, "the probabilities do not sum to 1: apply the softmax after scaling.")
             return _verdict(False, f"at temperature {temperature} expected {want.tolist()}, got {got.tolist()}.")
     return _verdict(True, "low temperatures sharpen the distribution, high ones flatten it toward uniform.")
+
+
+# ---------------------------------------------------------------- 02 handwriting prediction
+def check_mixture_nll(mixture_nll: Callable) -> Verdict:
+    """`mixture_nll(y_hat, target) -> (B, T)`: -log of the slide's mixture times the end-of-stroke term.
+
+    y_hat (B, T, 1 + 6M) in the order e, pi, mu_x, mu_y, sigma_x, sigma_y, rho (raw: softmax for pi,
+    exp for sigma, tanh for rho, sigmoid for e); target (B, T, 3).
+    """
+    from .handwriting import mdn
+
+    gen = torch.Generator().manual_seed(2)
+    y_hat = torch.randn(2, 5, mdn.output_size(3), generator=gen, dtype=torch.float64)
+    target = torch.cat([torch.randn(2, 5, 2, generator=gen, dtype=torch.float64),
+                        torch.randint(0, 2, (2, 5, 1), generator=gen).double()], -1)
+    want = mdn.mixture_nll(y_hat, target)
+    got, problem = _call(mixture_nll, y_hat, target)
+    if problem:
+        return _verdict(False, problem)
+    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+        return _verdict(False, f"return one value per step, shape {tuple(want.shape)}; got {shape}.")
+    if not _close(got, want):
+        flipped = target.clone()
+        flipped[..., 2] = 1 - flipped[..., 2]
+        e_term = F.binary_cross_entropy_with_logits(y_hat[..., 0], target[..., 2], reduction="none")
+        if _close(got, want - e_term):
+            return _verdict(False, "the end-of-stroke term is missing: add -log e_t if the stroke ends, else -log(1 - e_t).")
+        if _close(got, mdn.mixture_nll(y_hat, flipped)):
+            return _verdict(False, "e_t and 1 - e_t are swapped: e_t is the probability that the stroke ends.")
+        no_rho = y_hat.clone()
+        no_rho[..., -3:] = 0.0
+        if _close(got, mdn.mixture_nll(no_rho, target)):
+            return _verdict(False, "the correlation rho is ignored: use Z = zx^2 + zy^2 - 2 rho zx zy and 1 - rho^2.")
+        return _verdict(False, "the values differ from the reference: check softmax for pi, exp for sigma, "
+                               "tanh for rho and the bivariate normal density (Graves eq. 24-25).")
+    extreme, problem = _call(mixture_nll, y_hat * 300, target * 300)
+    if problem or not torch.isfinite(extreme).all():
+        return _verdict(False, "right for ordinary inputs but not finite for large ones: compute log pi + log N "
+                               "and combine with torch.logsumexp instead of summing probabilities.")
+    return _verdict(True, "the mixture negative log-likelihood matches, in log space.")
+
+
+def check_biased_params(biased_params: Callable) -> Verdict:
+    """`biased_params(pi_hat, sigma_hat, bias) -> (pi, sigma)`: Graves' sampling bias (eq. 61-62)."""
+    pi_hat, sigma_hat = torch.tensor([[1.0, 0.0, -1.0]]), torch.tensor([[0.2, -0.3, 0.0]])
+    for bias in (0.0, 0.5, 2.0):
+        want_pi, want_sigma = F.softmax(pi_hat * (1 + bias), -1), torch.exp(sigma_hat - bias)
+        got, problem = _call(biased_params, pi_hat, sigma_hat, bias)
+        if problem:
+            return _verdict(False, problem)
+        if not (isinstance(got, tuple) and len(got) == 2):
+            return _verdict(False, f"return the pair (pi, sigma); got {type(got).__name__}.")
+        pi, sigma = got
+        if not _close(pi, want_pi):
+            if _close(pi, F.softmax(pi_hat * (1 - bias), -1)):
+                return _verdict(False, "pi uses (1 - b): a positive bias must sharpen the mixture, pi_hat (1 + b).")
+            return _verdict(False, f"pi at bias {bias}: expected softmax(pi_hat (1 + b)) = {want_pi.tolist()}.")
+        if not _close(sigma, want_sigma):
+            if _close(sigma, torch.exp(sigma_hat + bias)):
+                return _verdict(False, "sigma grows with the bias: it must shrink, sigma = exp(sigma_hat - b).")
+            return _verdict(False, f"sigma at bias {bias}: expected exp(sigma_hat - b) = {want_sigma.tolist()}.")
+    return _verdict(True, "a larger bias picks the likeliest component more often and narrows every Gaussian.")

@@ -59,3 +59,32 @@ def test_temperature_checker():
     assert checks.check_temperature(lambda logits, T: F.softmax(logits / T, -1))
     expect_wrong(checks.check_temperature(lambda logits, T: F.softmax(logits * T, -1)), "multiply")
     expect_wrong(checks.check_temperature(lambda logits, T: torch.exp(logits / T)), "sum to 1")
+
+
+def test_mixture_nll_checker():
+    from course_utils.handwriting import mdn
+
+    assert checks.check_mixture_nll(mdn.mixture_nll)
+
+    def without_eos(y_hat, target):
+        e_term = F.binary_cross_entropy_with_logits(y_hat[..., 0], target[..., 2], reduction="none")
+        return mdn.mixture_nll(y_hat, target) - e_term
+
+    expect_wrong(checks.check_mixture_nll(without_eos), "end-of-stroke")
+
+    def in_probability_space(y_hat, target):  # right values, but sums probabilities: overflows
+        p = mdn.split_params(y_hat)
+        log_n = mdn.bivariate_normal_log_density(target[..., :1], target[..., 1:2], p.mu_x, p.mu_y,
+                                                 p.log_sigma_x, p.log_sigma_y, p.rho_hat)
+        mix = (p.log_pi.exp() * log_n.exp()).sum(-1)
+        return -torch.log(mix) + F.binary_cross_entropy_with_logits(p.eos_logit, target[..., 2], reduction="none")
+
+    expect_wrong(checks.check_mixture_nll(in_probability_space), "logsumexp")
+
+
+def test_biased_params_checker():
+    assert checks.check_biased_params(lambda pi_hat, s, b: (F.softmax(pi_hat * (1 + b), -1), torch.exp(s - b)))
+    expect_wrong(checks.check_biased_params(lambda pi_hat, s, b: (F.softmax(pi_hat * (1 + b), -1), torch.exp(s + b))),
+                 "shrink")
+    expect_wrong(checks.check_biased_params(lambda pi_hat, s, b: (F.softmax(pi_hat * (1 - b), -1), torch.exp(s - b))),
+                 "sharpen")
