@@ -50,3 +50,12 @@ def test_evaluate_nll_units():
     model = HandwritingPredictor(PredictionConfig(hidden_size=4, num_layers=1, num_mixtures=2))
     nll = data.evaluate_nll(model, train, batch_size=3)
     assert nll["nats_per_sequence"] == pytest.approx(nll["nats_per_point"] * train.points() / len(train))
+
+
+def test_random_batches_cut_long_lines_into_windows():
+    texts, strokes = lines(4)
+    train, _ = data.split_lines(texts, strokes, valid_fraction=0.25)
+    x, y, mask = data.random_batches(train, 6, max_len=4, seed=0)(0)
+    assert x.shape == (6, 4, 3) and mask.all()
+    starts = {tuple(x[b, 1].tolist()) for b in range(6)}
+    assert len(starts) > 1  # windows start at different points

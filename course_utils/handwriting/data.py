@@ -59,11 +59,17 @@ def pad_batch(sequences: list[torch.Tensor], max_len: int | None = None):
 
 
 def random_batches(data: HandwritingSet, batch_size: int, *, max_len: int | None = None, seed: int = 0):
-    """`batch_fn(step)` for `train.fit`: a random batch for each step, the same for the same step."""
+    """`batch_fn(step)` for `train.fit`: random lines, each cut to a random window of at most
+    `max_len` points; the same batch for the same step."""
     def batch_fn(step: int):
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
         idx = torch.randint(len(data), (batch_size,), generator=g).tolist()
-        return pad_batch([data.strokes[i] for i in idx], max_len)
+        windows = []
+        for i in idx:
+            s = data.strokes[i]
+            start = 0 if max_len is None or len(s) <= max_len else int(torch.randint(len(s) - max_len + 1, (1,), generator=g))
+            windows.append(s[start:start + max_len] if max_len else s)
+        return pad_batch(windows)
 
     return batch_fn
 
