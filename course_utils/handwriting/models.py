@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..train import TrainConfig
 from . import mdn
 
 
@@ -96,3 +97,34 @@ def sample(model: HandwritingPredictor, num_points: int = 700, *, bias: float = 
         y_hat, _, state = model(point[:, None], state=state)
     model.train(was_training)
     return torch.cat(points).cpu()
+
+
+# ---------------------------------------------------------------- profiles
+@dataclass
+class PredictionRun:
+    """Everything one profile trains: corpus size, model, loop and batches."""
+
+    num_lines: int  # synthetic lines to generate (ignored for IAM)
+    model: PredictionConfig
+    train: TrainConfig
+    batch_size: int = 16  # lines per update
+    max_len: int = 300  # points per training window (a line has about 1000)
+
+
+def run_settings(profile: str) -> PredictionRun:
+    """Quick: a small network for a few minutes on a laptop CPU. Full: Graves' 3 x 400 network."""
+    if profile == "quick":
+        return PredictionRun(
+            num_lines=1000,
+            model=PredictionConfig(hidden_size=128, num_layers=3, num_mixtures=20),
+            train=TrainConfig(steps=450, lr=3e-3, clip_norm=None, valid_every=150, checkpoint_every=150),
+        )
+    if profile == "full":
+        return PredictionRun(
+            num_lines=10_000,
+            model=PredictionConfig(hidden_size=400, num_layers=3, num_mixtures=20),
+            train=TrainConfig(steps=30_000, lr=1e-3, lr_decay=0.5, lr_decay_every=10_000, clip_norm=None,
+                              valid_every=1000, checkpoint_every=500),
+            batch_size=32, max_len=1200,
+        )
+    raise ValueError(f"profile={profile!r} is not a profile; use 'quick' or 'full'.")
