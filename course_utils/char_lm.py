@@ -209,6 +209,7 @@ def main(argv=None) -> None:
     parser.add_argument("--minutes", type=float, default=None, help="stop training after this much time")
     parser.add_argument("--steps", type=int, default=None, help="override the profile's number of updates")
     parser.add_argument("--checkpoint", type=Path, default=None, help="default: build/checkpoints/ptb_<profile>.pt")
+    parser.add_argument("--eval-chars", type=int, default=None, help="evaluate on this many characters (default: all)")
     args = parser.parse_args(argv)
 
     splits = {s: load_ptb(s) for s in ("train", "valid", "test")}
@@ -228,10 +229,11 @@ def main(argv=None) -> None:
     history = fit(model, train_batches(ids["train"], run.batch_size, run.seq_len), cfg, checkpoint=ckpt,
                   model_config=run.model,
                   valid_fn=lambda m: {"bpc": evaluate_bpc(m, ids["valid"], max_chars=100_000)})
-    valid_bpc, test_bpc = evaluate_bpc(model, ids["valid"]), evaluate_bpc(model, ids["test"])
+    valid_bpc = evaluate_bpc(model, ids["valid"], max_chars=args.eval_chars)
+    test_bpc = evaluate_bpc(model, ids["test"], max_chars=args.eval_chars)
     summary = {"profile": args.profile, "steps": history.step[-1], "train_seconds": history.seconds[-1],
                "wall_seconds_this_run": time.time() - tick, "parameters": model.num_parameters(),
-               "valid_bpc": valid_bpc, "test_bpc": test_bpc,
+               "eval_chars": args.eval_chars or "all", "valid_bpc": valid_bpc, "test_bpc": test_bpc,
                "test_perplexity": perplexity(test_bpc, average_word_length(splits["test"])),
                "model": asdict(run.model), "train": asdict(cfg), "checkpoint": str(ckpt)}
     print(json.dumps(summary, indent=2))

@@ -37,7 +37,7 @@ def _fmt(value) -> str:
 
 
 def record(name: str, value: float, *, paper: float | None = None, source: str | None = None,
-           unit: str | None = None, note: str | None = None) -> dict:
+           unit: str | None = None, note: str | None = None) -> None:
     """Print one RESULT line and store the record in build/results/<notebook>.json."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"record({name!r}, ...) needs a number, got {type(value).__name__}: {value!r}.")
@@ -55,7 +55,6 @@ def record(name: str, value: float, *, paper: float | None = None, source: str |
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(records, indent=2))
     tmp.replace(path)
-    return entry
 
 
 def load_all(folder: Path | None = None) -> dict[str, dict[str, dict]]:

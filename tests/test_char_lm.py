@@ -113,3 +113,16 @@ def test_run_settings_profiles():
     assert CharLM(quick.model).num_parameters() < CharLM(full.model).num_parameters()
     with pytest.raises(ValueError, match="quick"):
         char_lm.run_settings("fast", 50)
+
+
+def test_command_line_trains_resumes_and_reports(tmp_path, capsys):
+    import json
+
+    ckpt = tmp_path / "ptb.pt"
+    quick = ["--profile", "quick", "--eval-chars", "5000", "--checkpoint", str(ckpt)]
+    char_lm.main(quick + ["--steps", "2"])
+    summary = json.loads(ckpt.with_suffix(".json").read_text())
+    assert summary["steps"] == 2 and 4.0 < summary["test_bpc"] < 6.0  # barely trained: near the unigram BPC
+    char_lm.main(quick + ["--steps", "3"])
+    assert "Resumed from" in capsys.readouterr().out
+    assert json.loads(ckpt.with_suffix(".json").read_text())["steps"] == 3

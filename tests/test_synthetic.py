@@ -67,7 +67,7 @@ def test_damaged_cache_says_delete_it():
 
     config = synthetic.SyntheticConfig(num_lines=2, seed=2)
     synthetic.make_corpus(config)
-    (path,) = (data_dir() / "handwriting").glob("synthetic-2-2-*.npz")
+    (path,) = (data_dir() / "handwriting").glob("synthetic-v*-2-2-*.npz")
     path.write_bytes(b"garbage")
     with pytest.raises(ValueError, match="delete it"):
         synthetic.make_corpus(config)
