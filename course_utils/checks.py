@@ -29,10 +29,6 @@ class Verdict:
         return ("Correct: " if self.ok else "Not yet: ") + self.message
 
 
-def _verdict(ok: bool, message: str) -> Verdict:
-    return Verdict(ok, message)
-
-
 def _call(fn: Callable, *args):
     """Run the student's function; turn 'not written yet' and crashes into a message."""
     try:
@@ -65,16 +61,16 @@ def check_lstm_step(lstm_step: Callable) -> Verdict:
         h_ref, c_ref = cell(x, (h, c))
     out, problem = _call(lstm_step, x, h, c, W, U, b, V)
     if problem:
-        return _verdict(False, problem)
+        return Verdict(False, problem)
     if not (isinstance(out, tuple) and len(out) == 2):
-        return _verdict(False, f"return the pair (h_t, c_t); got {type(out).__name__}.")
+        return Verdict(False, f"return the pair (h_t, c_t); got {type(out).__name__}.")
     h_out, c_out = out
     for name, got, want in (("h_t", h_out, h_ref), ("c_t", c_out, c_ref)):
         if not isinstance(got, torch.Tensor) or got.shape != want.shape:
             shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-            return _verdict(False, f"{name} should have shape {tuple(want.shape)}, got {shape}.")
+            return Verdict(False, f"{name} should have shape {tuple(want.shape)}, got {shape}.")
     if _close(h_out, h_ref) and _close(c_out, c_ref):
-        return _verdict(True, "h_t and c_t match the reference cell, peepholes included.")
+        return Verdict(True, "h_t and c_t match the reference cell, peepholes included.")
     # diagnose the usual slips by trying them on the reference
     no_peep, _ = _call(lstm_step, x, h, c, W, U, b, torch.zeros_like(V))
     ref0 = PeepholeLSTMCell(I, H, peephole=False)
@@ -83,12 +79,12 @@ def check_lstm_step(lstm_step: Callable) -> Verdict:
         h0, c0 = ref0(x, (h, c))
     if no_peep is not None and _close(no_peep[0], h0) and _close(no_peep[1], c0):
         if _close(c_out, c_ref):
-            return _verdict(False, "c_t is right but h_t is not: the output gate's peephole reads the new c_t (V_o c_t).")
-        return _verdict(False, "right without peepholes, wrong with them: add V_i c_{t-1} and V_f c_{t-1} "
+            return Verdict(False, "c_t is right but h_t is not: the output gate's peephole reads the new c_t (V_o c_t).")
+        return Verdict(False, "right without peepholes, wrong with them: add V_i c_{t-1} and V_f c_{t-1} "
                                "to the input and forget gates and V_o c_t to the output gate (elementwise).")
     if _close(c_out, c_ref):
-        return _verdict(False, "c_t is right but h_t is not: h_t = o_t * tanh(c_t).")
-    return _verdict(False, "c_t differs from the reference: check the gate order (i, f, c~, o), "
+        return Verdict(False, "c_t is right but h_t is not: h_t = o_t * tanh(c_t).")
+    return Verdict(False, "c_t differs from the reference: check the gate order (i, f, c~, o), "
                            "the sigmoid/tanh of each gate, and c_t = f_t c_{t-1} + i_t c~_t.")
 
 
@@ -100,22 +96,22 @@ def check_bits_per_character(bpc_fn: Callable) -> Verdict:
     want = F.cross_entropy(logits.reshape(-1, 11), targets.reshape(-1)).item() / math.log(2)
     got, problem = _call(bpc_fn, logits, targets)
     if problem:
-        return _verdict(False, problem)
+        return Verdict(False, problem)
     try:
         got = float(got)
     except (TypeError, ValueError):
-        return _verdict(False, f"return one number (a float or a 0-d tensor), got {type(got).__name__}.")
+        return Verdict(False, f"return one number (a float or a 0-d tensor), got {type(got).__name__}.")
     if math.isclose(got, want, rel_tol=1e-4):
         uniform, _ = _call(bpc_fn, torch.zeros(1, 4, 8), torch.zeros(1, 4, dtype=torch.long))
         if uniform is not None and math.isclose(float(uniform), 3.0, rel_tol=1e-4):
-            return _verdict(True, f"{got:.4f} bits per character; uniform logits over 8 characters give 3 bits.")
+            return Verdict(True, f"{got:.4f} bits per character; uniform logits over 8 characters give 3 bits.")
     if math.isclose(got, want * math.log(2), rel_tol=1e-4):
-        return _verdict(False, f"you return {got:.4f} nats; divide by ln 2 for bits ({want:.4f}).")
+        return Verdict(False, f"you return {got:.4f} nats; divide by ln 2 for bits ({want:.4f}).")
     if math.isclose(got, want * targets.numel(), rel_tol=1e-4):
-        return _verdict(False, f"you return the sum over all {targets.numel()} characters; BPC is the mean.")
+        return Verdict(False, f"you return the sum over all {targets.numel()} characters; BPC is the mean.")
     if math.isclose(got, -want, rel_tol=1e-4):
-        return _verdict(False, "the sign is wrong: BPC is the mean of -log2 p, a positive number.")
-    return _verdict(False, f"got {got:.4f}, expected {want:.4f}: use log_softmax over the last axis and "
+        return Verdict(False, "the sign is wrong: BPC is the mean of -log2 p, a positive number.")
+    return Verdict(False, f"got {got:.4f}, expected {want:.4f}: use log_softmax over the last axis and "
                            "pick the log-probability of each target.")
 
 
@@ -126,16 +122,16 @@ def check_temperature(softmax_temperature: Callable) -> Verdict:
         want = F.softmax(logits / temperature, -1)
         got, problem = _call(softmax_temperature, logits, temperature)
         if problem:
-            return _verdict(False, problem)
+            return Verdict(False, problem)
         if not isinstance(got, torch.Tensor) or got.shape != want.shape:
-            return _verdict(False, f"return a tensor of probabilities with the shape of the logits {tuple(want.shape)}.")
+            return Verdict(False, f"return a tensor of probabilities with the shape of the logits {tuple(want.shape)}.")
         if not _close(got, want):
             if _close(got, F.softmax(logits * temperature, -1)):
-                return _verdict(False, "you multiply by the temperature; divide the logits by it.")
+                return Verdict(False, "you multiply by the temperature; divide the logits by it.")
             if not torch.allclose(got.sum(-1), torch.ones(1)):
-                return _verdict(False, "the probabilities do not sum to 1: apply the softmax after scaling.")
-            return _verdict(False, f"at temperature {temperature} expected {want.tolist()}, got {got.tolist()}.")
-    return _verdict(True, "low temperatures sharpen the distribution, high ones flatten it toward uniform.")
+                return Verdict(False, "the probabilities do not sum to 1: apply the softmax after scaling.")
+            return Verdict(False, f"at temperature {temperature} expected {want.tolist()}, got {got.tolist()}.")
+    return Verdict(True, "low temperatures sharpen the distribution, high ones flatten it toward uniform.")
 
 
 # ---------------------------------------------------------------- 02 handwriting prediction
@@ -154,29 +150,29 @@ def check_mixture_nll(mixture_nll: Callable) -> Verdict:
     want = mdn.mixture_nll(y_hat, target)
     got, problem = _call(mixture_nll, y_hat, target)
     if problem:
-        return _verdict(False, problem)
+        return Verdict(False, problem)
     if not isinstance(got, torch.Tensor) or got.shape != want.shape:
         shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-        return _verdict(False, f"return one value per step, shape {tuple(want.shape)}; got {shape}.")
+        return Verdict(False, f"return one value per step, shape {tuple(want.shape)}; got {shape}.")
     if not _close(got, want):
         flipped = target.clone()
         flipped[..., 2] = 1 - flipped[..., 2]
         e_term = F.binary_cross_entropy_with_logits(y_hat[..., 0], target[..., 2], reduction="none")
         if _close(got, want - e_term):
-            return _verdict(False, "the end-of-stroke term is missing: add -log e_t if the stroke ends, else -log(1 - e_t).")
+            return Verdict(False, "the end-of-stroke term is missing: add -log e_t if the stroke ends, else -log(1 - e_t).")
         if _close(got, mdn.mixture_nll(y_hat, flipped)):
-            return _verdict(False, "e_t and 1 - e_t are swapped: e_t is the probability that the stroke ends.")
+            return Verdict(False, "e_t and 1 - e_t are swapped: e_t is the probability that the stroke ends.")
         no_rho = y_hat.clone()
         no_rho[..., -3:] = 0.0
         if _close(got, mdn.mixture_nll(no_rho, target)):
-            return _verdict(False, "the correlation rho is ignored: use Z = zx^2 + zy^2 - 2 rho zx zy and 1 - rho^2.")
-        return _verdict(False, "the values differ from the reference: check softmax for pi, exp for sigma, "
+            return Verdict(False, "the correlation rho is ignored: use Z = zx^2 + zy^2 - 2 rho zx zy and 1 - rho^2.")
+        return Verdict(False, "the values differ from the reference: check softmax for pi, exp for sigma, "
                                "tanh for rho and the bivariate normal density (Graves eq. 24-25).")
     extreme, problem = _call(mixture_nll, y_hat * 300, target * 300)
     if problem or not torch.isfinite(extreme).all():
-        return _verdict(False, "right for ordinary inputs but not finite for large ones: compute log pi + log N "
+        return Verdict(False, "right for ordinary inputs but not finite for large ones: compute log pi + log N "
                                "and combine with torch.logsumexp instead of summing probabilities.")
-    return _verdict(True, "the mixture negative log-likelihood matches, in log space.")
+    return Verdict(True, "the mixture negative log-likelihood matches, in log space.")
 
 
 def check_biased_params(biased_params: Callable) -> Verdict:
@@ -186,16 +182,16 @@ def check_biased_params(biased_params: Callable) -> Verdict:
         want_pi, want_sigma = F.softmax(pi_hat * (1 + bias), -1), torch.exp(sigma_hat - bias)
         got, problem = _call(biased_params, pi_hat, sigma_hat, bias)
         if problem:
-            return _verdict(False, problem)
+            return Verdict(False, problem)
         if not (isinstance(got, tuple) and len(got) == 2):
-            return _verdict(False, f"return the pair (pi, sigma); got {type(got).__name__}.")
+            return Verdict(False, f"return the pair (pi, sigma); got {type(got).__name__}.")
         pi, sigma = got
         if not _close(pi, want_pi):
             if _close(pi, F.softmax(pi_hat * (1 - bias), -1)):
-                return _verdict(False, "pi uses (1 - b): a positive bias must sharpen the mixture, pi_hat (1 + b).")
-            return _verdict(False, f"pi at bias {bias}: expected softmax(pi_hat (1 + b)) = {want_pi.tolist()}.")
+                return Verdict(False, "pi uses (1 - b): a positive bias must sharpen the mixture, pi_hat (1 + b).")
+            return Verdict(False, f"pi at bias {bias}: expected softmax(pi_hat (1 + b)) = {want_pi.tolist()}.")
         if not _close(sigma, want_sigma):
             if _close(sigma, torch.exp(sigma_hat + bias)):
-                return _verdict(False, "sigma grows with the bias: it must shrink, sigma = exp(sigma_hat - b).")
-            return _verdict(False, f"sigma at bias {bias}: expected exp(sigma_hat - b) = {want_sigma.tolist()}.")
-    return _verdict(True, "a larger bias picks the likeliest component more often and narrows every Gaussian.")
+                return Verdict(False, "sigma grows with the bias: it must shrink, sigma = exp(sigma_hat - b).")
+            return Verdict(False, f"sigma at bias {bias}: expected exp(sigma_hat - b) = {want_sigma.tolist()}.")
+    return Verdict(True, "a larger bias picks the likeliest component more often and narrows every Gaussian.")

@@ -49,8 +49,8 @@ class HandwritingPredictor(nn.Module):
             raise ValueError(f"x must have shape (B, T, 3) = (dx, dy, end_of_stroke), got {tuple(x.shape)}.")
         scale = 1.0
         if targets is not None:
-            count = mask.sum() if mask is not None else torch.tensor(float(x.shape[0] * x.shape[1]))
-            scale = 1.0 / max(float(count), 1.0)
+            count = float(mask.sum()) if mask is not None else x.shape[0] * x.shape[1]
+            scale = 1.0 / max(count, 1.0)
         states = state if state is not None else [None] * len(self.layers)
         outputs, new_state, below = [], [], None
         for layer, s in zip(self.layers, states):
