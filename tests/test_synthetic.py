@@ -12,12 +12,20 @@ def test_writing_is_deterministic_for_a_style():
 
 
 @pytest.mark.parametrize("font", ["scripts", "cursive"])
-def test_joined_letters_lift_the_pen_a_few_times_per_word(font):
+def test_the_pen_lifts_mostly_between_words(font):
     style = synthetic.WriterStyle(font=font, letter_spacing=1.5, word_spacing=4.0)
     text = "Consumers may want to move their telephones"
     lifts = len(synthetic.glyph_strokes(text, style))
-    unjoined = len(synthetic.glyph_strokes(text, style, tol=0.0))
-    assert lifts <= 4 * len(text.split()) < unjoined
+    unjoined = len(synthetic.glyph_strokes(text, style, tol=0.0, join=0.0))
+    assert lifts <= 2 * len(text.split()) < unjoined
+
+
+def test_dots_are_written_after_their_word_and_punctuation_is_not_joined():
+    style = synthetic.WriterStyle(font="scripts")
+    *_, body, dot = synthetic.glyph_strokes("it", style)
+    assert np.ptp(dot, axis=0).max() < 6 < np.ptp(body, axis=0).max()  # the i-dot comes last
+    assert dot[:, 0].mean() < body[:, 0].max()  # and sits above the word, not after it
+    assert len(synthetic.glyph_strokes("fifty-five", style)) > len(synthetic.glyph_strokes("fiftyfive", style))
 
 
 def test_points_per_character_like_a_tablet():
@@ -71,3 +79,13 @@ def test_damaged_cache_says_delete_it():
     path.write_bytes(b"garbage")
     with pytest.raises(ValueError, match="delete it"):
         synthetic.make_corpus(config)
+
+
+def test_ptb_lines_get_punctuation_back_when_asked():
+    ptb = "\n".join(["the company said it earned money in the third quarter of the year"] * 200)
+    plain = synthetic.ptb_lines(ptb, min_chars=1)
+    punctuated = synthetic.ptb_lines(ptb, min_chars=1, punctuate=0)
+    assert not any(c in "".join(plain) for c in ",.;")
+    assert "," in "".join(punctuated) and "." in "".join(punctuated)
+    assert punctuated == synthetic.ptb_lines(ptb, min_chars=1, punctuate=0)  # seeded
+    assert {w.strip(",.;:?!-") for ln in punctuated for w in ln.lower().split()} - {""} == {w for ln in plain for w in ln.lower().split()}

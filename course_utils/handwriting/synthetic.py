@@ -19,7 +19,7 @@ FONTS = ("scripts", "scriptc", "cursive")
 # scriptc draws its thick parts as two or three parallel strokes, so its writers lift the pen
 # four times more often than the others: it gets a smaller share of the writers.
 FONT_WEIGHTS = (0.45, 0.1, 0.45)
-CORPUS_VERSION = 2  # part of the cache file name: raise it when the writing changes
+CORPUS_VERSION = 3  # part of the cache file name: raise it when the writing changes
 _fonts: dict = {}  # parsed fonts, loaded on first use
 
 
@@ -69,33 +69,49 @@ def _font(name: str):
     return _fonts[name]
 
 
-def glyph_strokes(text: str, style: WriterStyle, tol: float = 4.5) -> list[np.ndarray]:
+def glyph_strokes(text: str, style: WriterStyle, tol: float = 4.5, join: float = 22.0,
+                  mark: float = 6.0) -> list[np.ndarray]:
     """The font's strokes for `text`, y up, in font units, with the writer's spacing: a list of (n, 2).
 
     A stroke that starts within `tol` of where the previous one ended in the font (a joined letter,
-    the next hump of an 'm') is merged into it, even when the writer's extra spacing opens a gap:
-    the pen stays down across it. The pen then lifts about three times per word, as people do.
+    the next hump of an 'm') is merged into it, even when the writer's extra spacing opens a gap.
+    Inside a word, a stroke that starts within `join` (about a letter width) of the previous end is
+    joined to it by a straight connector, as a fluent writer goes from the end of one letter to
+    the start of an 'a' or 'o' without lifting the pen. Short marks (dots, crosses, apostrophes:
+    shorter than `mark`) are written after their word, as people dot their i's. The pen then
+    lifts about twice per word, mostly between words.
     """
     unknown = sorted({c for c in text if not " " <= c <= "~"})
     if unknown:
         raise ValueError(f"the fonts cover printable ASCII only; the text holds {unknown}.")
     strokes: list[np.ndarray] = []
+    marks: list[np.ndarray] = []  # dots and crosses of the current word, written after it
     cursor = spaced = 0.0  # pen position without and with the writer's extra spacing
-    last_end = None  # where the previous stroke ended, without extra spacing
+    last_end = None  # where the previous letter stroke ended in the word, without extra spacing
     for char, glyph in zip(text, _font(style.font).glyphs_for_text(text)):
         for stroke in glyph.strokes:
             points = np.asarray(stroke, dtype=np.float64)
             points[:, 1] *= -1  # the font's y points down
             plain = points + [cursor - glyph.left_offset, 0.0]
             placed = points + [spaced - glyph.left_offset, 0.0]
-            if last_end is not None and np.linalg.norm(plain[0] - last_end) <= tol:
+            gap = np.inf if last_end is None or not char.isalnum() else np.linalg.norm(plain[0] - last_end)
+            if np.linalg.norm(np.diff(points, axis=0), axis=1).sum() < mark:
+                marks.append(placed)
+                continue
+            if gap <= tol:
                 strokes[-1] = np.concatenate([strokes[-1], placed[1:]])
+            elif gap <= join:
+                strokes[-1] = np.concatenate([strokes[-1], placed])  # a connector to the new start
             else:
                 strokes.append(placed)
             last_end = plain[-1]
+        if not char.isalnum():  # the pen lifts around spaces, hyphens and punctuation
+            last_end = None
+        if char == " ":
+            strokes, marks = strokes + marks, []
         cursor += glyph.char_width
         spaced += glyph.char_width + style.letter_spacing + (style.word_spacing if char == " " else 0.0)
-    return strokes
+    return strokes + marks
 
 
 def _smooth_field(rng, x: np.ndarray, amplitude: float, wavelengths=(60.0, 25.0, 11.0)) -> np.ndarray:
@@ -156,8 +172,15 @@ def _densify(points: np.ndarray, step: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- text lines
-def ptb_lines(text: str, *, min_chars: int = 20, max_chars: int = 45) -> list[str]:
-    """Handwriting-sized lines from Penn Treebank sentences without '<unk>' and 'N' tokens."""
+def ptb_lines(text: str, *, min_chars: int = 20, max_chars: int = 45, punctuate: int | None = None) -> list[str]:
+    """Handwriting-sized lines from Penn Treebank sentences without '<unk>' and 'N' tokens.
+
+    The Penn Treebank text has no commas, semicolons or full stops. With `punctuate` (a seed), the
+    sentences get them back at random, as ordinary prose has them: a comma after about one word in
+    twelve, now and then a semicolon, colon or dash, and a full stop, question or exclamation mark
+    at the end of a sentence; a writer must also learn to write those.
+    """
+    rng = np.random.default_rng(punctuate) if punctuate is not None else None
     lines = []
     for sentence in text.split("\n"):
         tokens = sentence.split()
@@ -170,8 +193,13 @@ def ptb_lines(text: str, *, min_chars: int = 20, max_chars: int = 45) -> list[st
         sentence = " ".join(w for i, w in enumerate(tokens) if i not in drop)
         sentence = re.sub(r" (n't|'s|'re|'ve|'ll|'d|'m)\b", r"\1", sentence)  # did n't -> didn't
         sentence = re.sub(r" ([.,;:?%])", r"\1", sentence).replace("$ ", "$")
+        words = sentence.split()
+        if rng is not None and words:
+            marks = rng.choice([",", ";", ":", " -", ""], size=len(words), p=[0.08, 0.01, 0.005, 0.005, 0.9])
+            words = [w + m if w[-1].isalnum() else w for w, m in zip(words[:-1], marks)] + words[-1:]
+            words[-1] += str(rng.choice([".", "?", "!", ""], p=[0.55, 0.03, 0.02, 0.4]))
         line = ""
-        for word in sentence.split():
+        for word in words:
             if len(line) + 1 + len(word) > max_chars and len(line) >= min_chars:
                 lines.append(line)
                 line = word
@@ -210,7 +238,8 @@ def make_corpus(config: SyntheticConfig = SyntheticConfig(), *, cache: bool = Tr
     if cache and path.exists():
         return _load_corpus(path)
     rng = np.random.default_rng(config.seed)
-    sentences = ptb_lines(load_ptb(config.source_split), min_chars=config.min_chars, max_chars=config.max_chars)
+    sentences = ptb_lines(load_ptb(config.source_split), min_chars=config.min_chars, max_chars=config.max_chars,
+                          punctuate=config.seed)
     picks = rng.choice(len(sentences), size=config.num_lines, replace=config.num_lines > len(sentences))
     lines = []
     for i in picks:

@@ -1,0 +1,463 @@
+"""Graves' handwriting synthesis network (2013, section 5): the prediction network of notebook 02
+conditioned on a text through a soft window that slides along the characters.
+
+    w_t       = sum_u phi(t, u) c_u                                  soft window into c at time t
+    phi(t, u) = sum_k alpha_t^k exp(-beta_t^k (kappa_t^k - u)^2)      weight of character u
+    (alpha_hat, beta_hat, kappa_hat)_t = W h^1_t + b                  from the first layer
+    alpha = exp(alpha_hat), beta = exp(beta_hat), kappa_t = kappa_{t-1} + exp(kappa_hat)
+
+The first LSTM layer reads the pen input x_t and the previous window w_{t-1}; the window w_t is
+computed from its output and fed, with x_t and the layer below, to the deeper layers (skip
+connections); all layers feed the mixture density output of notebook 02.
+"""
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..text import UnknownCharactersError
+from ..train import TrainConfig
+from .synthetic import SyntheticConfig
+from . import mdn
+from .models import _clip_grad
+
+# every printable ASCII character and the space; the fonts of the synthetic corpus cover them all
+DEFAULT_ALPHABET = " " + "".join(c for c in string.printable if c not in string.whitespace)
+
+
+@dataclass
+class SynthesisConfig:
+    alphabet: str = DEFAULT_ALPHABET  # the characters c_u can be, one-hot coded in this order
+    hidden_size: int = 400  # LSTM units per layer (Graves: 400)
+    num_layers: int = 3  # stacked layers (Graves: 3)
+    num_mixtures: int = 20  # M, output Gaussians (Graves: 20)
+    num_window: int = 10  # K, window Gaussians (Graves: 10)
+    # exp(kappa_hat) is how many characters the window moves per pen point. A bias of -3 starts it
+    # at about 1/20 of a character per point, the pace of handwriting, instead of 1 per point.
+    kappa_bias: float = -3.0
+    lstm_clip: float = 10.0  # as in notebook 02 (Graves: 10)
+    output_clip: float = 100.0  # (Graves: 100)
+
+
+def encode_texts(texts: list[str], alphabet: str, *, extra: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """One-hot characters (B, U, C) and their mask (B, U), padded to the longest text.
+
+    `extra` appends that many blank positions (all-zero c_u, mask 1): the sampler looks at
+    phi(t, U + 1) to know when the window has passed the last character.
+    """
+    if isinstance(texts, str):
+        texts = [texts]
+    index = {c: i for i, c in enumerate(alphabet)}
+    unknown = sorted({c for t in texts for c in t} - set(index))
+    if unknown:
+        raise UnknownCharactersError(
+            f"The text holds characters the writer has not learned: {unknown}. "
+            f"Use only these {len(alphabet)} characters: {alphabet!r}"
+        )
+    if any(not t for t in texts):
+        raise ValueError("a text is empty: give at least one character to write.")
+    U = max(len(t) for t in texts) + extra
+    chars = torch.zeros(len(texts), U, len(alphabet))
+    mask = torch.zeros(len(texts), U)
+    for b, t in enumerate(texts):
+        chars[b, torch.arange(len(t)), [index[c] for c in t]] = 1.0
+        mask[b, : len(t) + extra] = 1.0
+    return chars, mask
+
+
+def soft_window(alpha, beta, kappa, chars, char_mask):
+    """The window of the slide for one time step.
+
+    alpha, beta, kappa (B, K); chars (B, U, C); char_mask (B, U) -> w (B, C), phi (B, U).
+    Characters are numbered u = 1..U as on the slide; padded characters get phi = 0.
+    """
+    u = torch.arange(1, chars.shape[1] + 1, device=chars.device, dtype=kappa.dtype)  # (U,)
+    phi = (alpha[:, :, None] * torch.exp(-beta[:, :, None] * (kappa[:, :, None] - u) ** 2)).sum(1)  # (B, U)
+    phi = phi * char_mask
+    w = torch.bmm(phi[:, None, :], chars)[:, 0]  # (B, C)
+    return w, phi
+
+
+@dataclass
+class Attention:
+    """Where the window looked: phi (B, T, U), kappa (B, T, K), window w (B, T, C)."""
+
+    phi: torch.Tensor
+    kappa: torch.Tensor
+    window: torch.Tensor
+
+
+class HandwritingSynthesizer(nn.Module):
+    """``forward(x, chars, char_mask, targets, mask, state) -> (y_hat, loss, state, attention)``.
+
+    x (B, T, 3) pen offsets; chars (B, U, C) one-hot text and char_mask (B, U) from `encode_texts`;
+    y_hat (B, T, 1 + 6M); the loss is the mean negative log-likelihood in nats per unmasked point.
+    The state (h1, c1, kappa, w, upper layers' states) lets a sampler go on one point at a time.
+    """
+
+    def __init__(self, config: SynthesisConfig):
+        super().__init__()
+        self.config = config
+        C, H, K, L = len(config.alphabet), config.hidden_size, config.num_window, config.num_layers
+        if L < 1 or K < 1:
+            raise ValueError(f"need at least one layer and one window Gaussian, got {L} and {K}.")
+        self.cell = nn.LSTMCell(3 + C, H)  # layer 1: pen input and the previous window
+        self.window = nn.Linear(H, 3 * K)  # alpha_hat, beta_hat, kappa_hat
+        with torch.no_grad():
+            self.window.bias[2 * K:] = config.kappa_bias
+        self.upper = nn.ModuleList(nn.LSTM(3 + C + H, H, batch_first=True) for _ in range(L - 1))
+        self.head = nn.Linear(L * H, mdn.output_size(config.num_mixtures))
+
+    def initial_state(self, batch_size: int, device=None):
+        H, K, C = self.config.hidden_size, self.config.num_window, len(self.config.alphabet)
+        z = lambda *shape: torch.zeros(*shape, device=device)  # noqa: E731
+        return (z(batch_size, H), z(batch_size, H), z(batch_size, K), z(batch_size, C), [None] * len(self.upper))
+
+    def forward(self, x, chars, char_mask, targets=None, mask=None, state=None):
+        if x.ndim != 3 or x.shape[-1] != 3:
+            raise ValueError(f"x must have shape (B, T, 3) = (dx, dy, end_of_stroke), got {tuple(x.shape)}.")
+        if chars.shape[-1] != len(self.config.alphabet):
+            raise ValueError(f"chars has {chars.shape[-1]} classes but the alphabet has {len(self.config.alphabet)}.")
+        B, T, K = x.shape[0], x.shape[1], self.config.num_window
+        scale = 1.0
+        if targets is not None:
+            count = float(mask.sum()) if mask is not None else B * T
+            scale = 1.0 / max(count, 1.0)
+        h, c, kappa, w, upper_states = state if state is not None else self.initial_state(B, x.device)
+        hs, ws, phis, kappas = [], [], [], []
+        for t in range(T):  # layer 1 and the window, one step at a time: w_{t-1} feeds step t
+            h, c = self.cell(torch.cat([x[:, t], w], -1), (h, c))
+            alpha, beta, kappa_step = torch.exp(self.window(h)).split(K, dim=-1)  # (B, K) each
+            kappa = kappa + kappa_step
+            w, phi = soft_window(alpha, beta, kappa, chars, char_mask)
+            hs.append(h)
+            ws.append(w)
+            phis.append(phi)
+            kappas.append(kappa)
+        h1, window = torch.stack(hs, 1), torch.stack(ws, 1)  # (B, T, H), (B, T, C)
+        _clip_grad(h1, self.config.lstm_clip, scale)
+        outputs, below, new_upper = [h1], h1, []
+        for layer, s in zip(self.upper, upper_states):
+            below, s = layer(torch.cat([x, window, below], -1), s)
+            _clip_grad(below, self.config.lstm_clip, scale)
+            outputs.append(below)
+            new_upper.append(s)
+        y_hat = self.head(torch.cat(outputs, -1))  # (B, T, 1 + 6M)
+        loss = None
+        if targets is not None:
+            _clip_grad(y_hat, self.config.output_clip, scale)
+            loss = mdn.mixture_nll(y_hat, targets, mask).sum() * scale
+        attention = Attention(torch.stack(phis, 1), torch.stack(kappas, 1), window)
+        return y_hat, loss, (h, c, kappa, w, new_upper), attention
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+# ---------------------------------------------------------------- writing
+@dataclass
+class Writing:
+    """One written line: strokes (N, 3) in the network's units, phi (N, U + 1) over the text and one
+    blank position after it, the text, and whether the window passed the end by itself."""
+
+    text: str
+    strokes: torch.Tensor
+    phi: torch.Tensor
+    kappa: torch.Tensor
+    stopped: bool
+
+
+def has_finished(phi: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Graves' stopping rule: the window has passed the last character when phi(t, U + 1) > phi(t, u)
+    for every u <= U. phi (B, U_max + 1) for the current step, lengths (B,) = U of each text -> (B,) bool."""
+    rows = torch.arange(phi.shape[0], device=phi.device)
+    after = phi[rows, lengths]  # phi(t, U + 1): position U in 0-based numbering
+    inside = torch.arange(phi.shape[1], device=phi.device)[None] < lengths[:, None]
+    best_inside = phi.masked_fill(~inside, float("-inf")).max(-1).values
+    return after > best_inside
+
+
+@torch.no_grad()
+def write(model: HandwritingSynthesizer, texts, *, bias: float = 0.0, prime: tuple[str, torch.Tensor] | None = None,
+          max_steps_per_char: int = 40, generator: torch.Generator | None = None) -> list[Writing]:
+    """Write each text in `texts` (a string or a list, written in parallel): -> a `Writing` per text.
+
+    bias >= 0 makes the writing neater (Graves section 5.4). `prime` = (its text, its strokes (T, 3)
+    in the network's units) imitates a style: the network reads the primer's strokes while its window
+    runs over "<primer text> <text>", then goes on writing. A line ends when the window passes the
+    last character (`has_finished`), or after `max_steps_per_char` points per character.
+    """
+    single = isinstance(texts, str)
+    texts = [texts] if single else list(texts)
+    if bias < 0:
+        raise ValueError(f"bias must be 0 or more (0: the model's own randomness), got {bias}.")
+    if max_steps_per_char < 1:
+        raise ValueError(f"max_steps_per_char must be at least 1, got {max_steps_per_char}.")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    head = f"{prime[0]} " if prime is not None else ""
+    chars, char_mask = encode_texts([head + t for t in texts], model.config.alphabet, extra=1)
+    chars, char_mask = chars.to(device), char_mask.to(device)
+    lengths = torch.tensor([len(head + t) for t in texts], device=device)
+    B = len(texts)
+    x = torch.tensor([[[0.0, 0.0, 1.0]]], device=device).expand(B, 1, 3)  # start as after a pen lift
+    if prime is not None:
+        strokes = torch.as_tensor(prime[1], dtype=torch.float32, device=device)
+        x = torch.cat([x, strokes[None].expand(B, -1, -1)], 1)
+    y_hat, _, state, att = model(x, chars, char_mask)
+    points, phis, kappas = [], [], []
+    done = torch.zeros(B, dtype=torch.bool, device=device)
+    stopped_at = torch.full((B,), -1, dtype=torch.long, device=device)
+    max_steps = max_steps_per_char * max(len(t) for t in texts)
+    for step in range(max_steps):
+        point = mdn.sample_step(y_hat[:, -1], bias=bias, generator=generator)  # (B, 3)
+        points.append(point)
+        y_hat, _, state, att = model(point[:, None], chars, char_mask, state=state)
+        phis.append(att.phi[:, 0])
+        kappas.append(att.kappa[:, 0])
+        finished = has_finished(att.phi[:, 0], lengths) & ~done
+        stopped_at[finished] = step + 1
+        done |= finished
+        if bool(done.all()):
+            break
+    model.train(was_training)
+    points, phis, kappas = torch.stack(points, 1).cpu(), torch.stack(phis, 1).cpu(), torch.stack(kappas, 1).cpu()
+    out = []
+    for b, text in enumerate(texts):
+        n = int(stopped_at[b]) if stopped_at[b] > 0 else points.shape[1]
+        skip = len(head)  # drop the primer's characters from the attention
+        U = len(text)
+        out.append(Writing(text, points[b, :n], phis[b, :n, skip: skip + U + 1], kappas[b, :n] - skip,
+                           bool(stopped_at[b] > 0)))
+    return out[0] if single else out
+
+
+def alignment_completed(writing: Writing) -> bool:
+    """Did the window pass every character in order, and did the line stop by itself?
+
+    The argmax of phi over the characters must visit u = 1, ..., U, first reaching each one after
+    the one before it; and the sampler must have stopped because the window passed the end.
+    """
+    U = len(writing.text)
+    if not writing.stopped or len(writing.phi) == 0:
+        return False
+    focus = writing.phi[:, :U].argmax(-1)  # (N,)
+    first = []
+    for u in range(U):
+        hits = (focus == u).nonzero()
+        if len(hits) == 0:
+            return False
+        first.append(int(hits[0]))
+    return all(a <= b for a, b in zip(first, first[1:]))
+
+
+# ---------------------------------------------------------------- data
+def random_batches(data, alphabet: str, batch_size: int, *, seed: int = 0):
+    """`batch_fn(step)` for `train.fit`: random whole lines (the window must start at the first
+    character) -> (x, chars, char_mask, y, mask); the same batch for the same step."""
+    from .data import pad_batch
+
+    def batch_fn(step: int):
+        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        idx = torch.randint(len(data), (batch_size,), generator=g).tolist()
+        x, y, mask = pad_batch([data.strokes[i] for i in idx])
+        chars, char_mask = encode_texts([data.texts[i] for i in idx], alphabet)
+        return x, chars, char_mask, y, mask
+
+    return batch_fn
+
+
+@torch.no_grad()
+def evaluate_nll(model: HandwritingSynthesizer, data, *, batch_size: int = 32) -> dict[str, float]:
+    """Negative log-likelihood of whole lines given their text: nats per sequence and per point."""
+    from .data import pad_batch
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, points = 0.0, 0
+    for i in range(0, len(data), batch_size):
+        x, y, mask = pad_batch(data.strokes[i:i + batch_size])
+        chars, char_mask = encode_texts(data.texts[i:i + batch_size], model.config.alphabet)
+        _, loss, _, _ = model(x.to(device), chars.to(device), char_mask.to(device), y.to(device), mask.to(device))
+        total += loss.item() * mask.sum().item()
+        points += int(mask.sum().item())
+    model.train(was_training)
+    return {"nats_per_sequence": total / len(data), "nats_per_point": total / points}
+
+
+# ---------------------------------------------------------------- shape fidelity
+def shape_distance(a, b, *, spacing: float = 0.05) -> float:
+    """Dynamic-time-warping distance between two written lines (T, 3) offsets, in line heights.
+
+    Each line is turned into absolute points, centred, scaled to unit height (the standard deviation
+    of y) and resampled every `spacing` along the pen path; the distance is the mean length of the
+    matched pairs on the cheapest monotone alignment (librosa's DTW).
+    """
+    import librosa
+    import numpy as np
+
+    from .strokes import to_stroke_list
+
+    def trace(offsets):
+        strokes = [s for s in to_stroke_list(np.asarray(offsets, dtype=np.float64)) if len(s) > 0]
+        if not strokes:
+            raise ValueError("a line has no points to compare.")
+        pts = np.concatenate(strokes)
+        centre, height = pts.mean(0), max(pts[:, 1].std(), 1e-9)
+        out = []
+        for s in strokes:
+            s = (s - centre) / height
+            d = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(s, axis=0), axis=1))])
+            at = np.arange(0.0, d[-1] + 1e-12, spacing)
+            out.append(np.column_stack([np.interp(at, d, s[:, 0]), np.interp(at, d, s[:, 1])]))
+        return np.concatenate(out)
+
+    pa, pb = trace(a), trace(b)
+    cost, path = librosa.sequence.dtw(X=pa.T, Y=pb.T, metric="euclidean")
+    return float(cost[-1, -1] / len(path))
+
+
+# ---------------------------------------------------------------- profiles, the pretrained writer
+@dataclass
+class SynthesisRun:
+    """Everything one profile trains: the synthetic corpus, the model, the loop and the batch size."""
+
+    corpus: SyntheticConfig
+    model: SynthesisConfig
+    train: TrainConfig
+    batch_size: int = 16
+
+
+def run_settings(profile: str) -> SynthesisRun:
+    """quick: a few minutes on a laptop CPU, short lines; writer: the shipped pretrained writer
+    (hours on a CPU); full: Graves' 3 x 400 network with 10 window Gaussians."""
+    if profile == "quick":
+        return SynthesisRun(
+            corpus=SyntheticConfig(num_lines=1500, seed=0, min_chars=6, max_chars=14),
+            model=SynthesisConfig(hidden_size=96, num_layers=2, num_mixtures=10, num_window=5),
+            train=TrainConfig(steps=600, lr=5e-3, clip_norm=None, valid_every=200, checkpoint_every=100),
+            batch_size=16,
+        )
+    if profile == "writer":
+        return SynthesisRun(
+            corpus=SyntheticConfig(num_lines=8000, seed=0, min_chars=10, max_chars=30),
+            model=SynthesisConfig(hidden_size=256, num_layers=3, num_mixtures=20, num_window=10),
+            train=TrainConfig(steps=20_000, lr=2e-3, lr_decay=0.5, lr_decay_every=5000, clip_norm=None,
+                              valid_every=500, checkpoint_every=100),
+            batch_size=16,
+        )
+    if profile == "full":
+        return SynthesisRun(
+            corpus=SyntheticConfig(num_lines=10_000, seed=0, min_chars=20, max_chars=45),
+            model=SynthesisConfig(hidden_size=400, num_layers=3, num_mixtures=20, num_window=10),
+            train=TrainConfig(steps=30_000, lr=1e-3, lr_decay=0.5, lr_decay_every=10_000, clip_norm=None,
+                              valid_every=1000, checkpoint_every=200),
+            batch_size=32,
+        )
+    raise ValueError(f"profile={profile!r} is not a profile; use 'quick', 'writer' or 'full'.")
+
+
+def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05):
+    """The corpus of a profile (or IAM when IAM_ONDB_DIR is set), split into training and validation sets."""
+    import os
+
+    from . import iam, synthetic
+    from .data import split_lines
+
+    if os.environ.get(iam.IAM_ENV):
+        lines = iam.load_iam()
+        texts, strokes = [ln.text for ln in lines], [ln.strokes for ln in lines]
+    else:
+        corpus = synthetic.make_corpus(run.corpus)
+        texts, strokes = [c["text"] for c in corpus], [c["strokes"] for c in corpus]
+    return split_lines(texts, strokes, valid_fraction=valid_fraction, seed=run.corpus.seed)
+
+
+PRETRAINED = "writer.pt"  # in course_utils/pretrained/, with writer.md (the model card) beside it
+
+
+def pretrained_path():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "pretrained" / PRETRAINED
+
+
+def export_writer(model: HandwritingSynthesizer, scale, path, *, metadata: dict | None = None):
+    """Save a small inference file: float16 weights, the config, the offset scale and metadata."""
+    from dataclasses import asdict
+
+    from ..train import save_checkpoint
+
+    state = {k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}
+    return save_checkpoint(path, {"model": state, "model_config": asdict(model.config),
+                                  "scale": asdict(scale), "metadata": metadata or {}})
+
+
+def load_writer(path=None, device=None):
+    """The pretrained writer (or another exported file) -> (model in eval mode, OffsetScale, metadata).
+
+    Loaded without executing code (weights only)."""
+    from ..train import CheckpointError, load_checkpoint
+    from .strokes import OffsetScale
+
+    path = path or pretrained_path()
+    saved = load_checkpoint(path)
+    if "scale" not in saved or "model_config" not in saved:
+        raise CheckpointError(f"{path} is a training checkpoint, not an exported writer: use export_writer.")
+    model = HandwritingSynthesizer(SynthesisConfig(**saved["model_config"]))
+    model.load_state_dict({k: v.float() for k, v in saved["model"].items()})
+    model.to(device or "cpu").eval()
+    return model, OffsetScale(**saved["scale"]), saved.get("metadata", {})
+
+
+def main(argv=None) -> None:
+    """Train a synthesis network from the command line, resuming from its checkpoint, and export it."""
+    import argparse
+    import json
+    import time
+    from dataclasses import replace
+
+    from ..runtime import build_dir, get_device, seed_everything
+    from ..train import fit
+
+    parser = argparse.ArgumentParser(prog="python -m course_utils.handwriting.synthesis", description=main.__doc__)
+    parser.add_argument("--profile", default="writer", help="quick, writer (the shipped model) or full")
+    parser.add_argument("--minutes", type=float, default=None, help="stop after this much training time")
+    parser.add_argument("--steps", type=int, default=None, help="number of updates (default: the profile's)")
+    parser.add_argument("--checkpoint", default=None, help="where to save and resume (default: build/checkpoints)")
+    parser.add_argument("--export", default=None, help="write the small inference file here after training")
+    args = parser.parse_args(argv)
+
+    run = run_settings(args.profile)
+    train_config = replace(run.train, steps=args.steps or run.train.steps,
+                           max_seconds=None if args.minutes is None else 60 * args.minutes)
+    device = get_device()
+    seed_everything(train_config.seed)
+    train, valid = load_data(run)
+    model = HandwritingSynthesizer(run.model).to(device)
+    print(f"{args.profile}: {model.num_parameters():,} parameters, {len(train)} training lines, "
+          f"{len(valid)} validation lines, device {device}")
+    checkpoint = args.checkpoint or build_dir() / "checkpoints" / f"synthesis_{args.profile}.pt"
+    valid_subset = type(valid)(valid.texts[:64], valid.strokes[:64], valid.scale)
+    tick = time.time()
+    history = fit(model, random_batches(train, run.model.alphabet, run.batch_size, seed=train_config.seed),
+                  train_config, valid_fn=lambda m: evaluate_nll(m, valid_subset), checkpoint=checkpoint,
+                  model_config=run.model)
+    print(f"trained to update {history.step[-1] if history.step else 0} "
+          f"({history.seconds[-1] if history.seconds else 0:.0f} s of training; this call {time.time() - tick:.0f} s)")
+    if history.valid:
+        print("validation:", json.dumps(history.valid[-1]))
+    if args.export:
+        meta = {"profile": args.profile, "updates": history.step[-1], "train_seconds": history.seconds[-1],
+                "valid": history.valid[-1] if history.valid else {}}
+        print("exported", export_writer(model.cpu(), train.scale, args.export, metadata=meta))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils.handwriting import synthesis, synthetic
+from course_utils.handwriting.strokes import OffsetScale
+from course_utils.text import UnknownCharactersError
+from course_utils.train import CheckpointError, save_checkpoint
+
+ALPHABET = " abcdehlortw"
+
+
+def small_model(seed=0, **kw):
+    torch.manual_seed(seed)
+    config = synthesis.SynthesisConfig(alphabet=ALPHABET, hidden_size=16, num_layers=2, num_mixtures=3,
+                                       num_window=2, **kw)
+    return synthesis.HandwritingSynthesizer(config)
+
+
+def test_encode_texts_pads_and_masks():
+    chars, mask = synthesis.encode_texts(["hello", "ab"], ALPHABET, extra=1)
+    assert chars.shape == (2, 6, len(ALPHABET)) and mask.tolist() == [[1] * 6, [1, 1, 1, 0, 0, 0]]
+    assert chars[0, 0, ALPHABET.index("h")] == 1 and chars[0, 5].sum() == 0  # the blank after the text
+    assert chars.sum().item() == 7
+
+
+def test_unknown_characters_are_listed_with_the_alphabet():
+    with pytest.raises(UnknownCharactersError, match=r"\['!', 'W'\]") as err:
+        synthesis.encode_texts(["hello World!"], ALPHABET)
+    assert repr(ALPHABET) in str(err.value)
+    with pytest.raises(ValueError, match="empty"):
+        synthesis.encode_texts(["hello", ""], ALPHABET)
+
+
+def test_soft_window_matches_the_slide_equation():
+    g = torch.Generator().manual_seed(0)
+    B, K, U, C = 2, 3, 5, 4
+    alpha, beta, kappa = torch.rand(B, K, generator=g), torch.rand(B, K, generator=g), 5 * torch.rand(B, K, generator=g)
+    chars = torch.eye(C)[torch.randint(C, (B, U), generator=g)]
+    mask = torch.tensor([[1.0] * 5, [1, 1, 1, 0, 0]])
+    w, phi = synthesis.soft_window(alpha, beta, kappa, chars, mask)
+    for b in range(B):
+        for u in range(1, U + 1):
+            want = sum(alpha[b, k].item() * math.exp(-beta[b, k].item() * (kappa[b, k].item() - u) ** 2) for k in range(K))
+            assert phi[b, u - 1].item() == pytest.approx(want * mask[b, u - 1].item(), rel=1e-5)
+        want_w = sum(phi[b, u] * chars[b, u] for u in range(U))
+        torch.testing.assert_close(w[b], want_w)
+    assert phi[1, 3:].abs().sum() == 0  # padded characters get no weight
+
+
+def test_forward_shapes_and_kappa_never_decreases():
+    model = small_model()
+    chars, mask = synthesis.encode_texts(["hello world", "brew"], ALPHABET)
+    x = torch.randn(2, 30, 3)
+    y = torch.cat([torch.randn(2, 30, 2), torch.randint(2, (2, 30, 1)).float()], -1)
+    y_hat, loss, state, att = model(x, chars, mask, y, torch.ones(2, 30))
+    assert y_hat.shape == (2, 30, 1 + 6 * 3) and torch.isfinite(loss)
+    assert att.phi.shape == (2, 30, 11) and att.kappa.shape == (2, 30, 2) and att.window.shape == (2, 30, len(ALPHABET))
+    assert (att.kappa.diff(dim=1) >= 0).all() and (att.kappa > 0).all()
+    loss.backward()
+    assert model.window.weight.grad.abs().sum() > 0  # the loss reaches the window through w
+
+
+def test_forward_in_two_pieces_equals_one_piece():
+    model = small_model().eval()
+    chars, mask = synthesis.encode_texts(["hello world"], ALPHABET)
+    x = torch.randn(1, 20, 3)
+    whole, _, _, att = model(x, chars, mask)
+    first, _, state, _ = model(x[:, :12], chars, mask)
+    second, _, _, att2 = model(x[:, 12:], chars, mask, state=state)
+    torch.testing.assert_close(torch.cat([first, second], 1), whole)
+    torch.testing.assert_close(att2.kappa, att.kappa[:, 12:])
+
+
+def test_stopping_rule():
+    phi = torch.tensor([[0.1, 0.5, 0.2, 0.0], [0.0, 0.1, 0.3, 0.0], [0.0, 0.1, 0.2, 0.0]])
+    lengths = torch.tensor([2, 2, 1])  # U of each text; phi(t, U + 1) sits at index U
+    assert synthesis.has_finished(phi, lengths).tolist() == [False, True, True]
+
+
+def test_write_stops_when_the_window_passes_the_end_or_at_the_step_limit():
+    fast = small_model(kappa_bias=0.5)  # the window runs ahead about 1.6 characters per point
+    out = synthesis.write(fast, ["hello", "or"], generator=torch.Generator().manual_seed(0))
+    assert all(w.stopped and 0 < len(w.strokes) < 40 * len(w.text) for w in out)
+    assert out[0].phi.shape == (len(out[0].strokes), 6) and out[0].strokes.shape[1] == 3
+    slow = small_model(kappa_bias=-12.0)  # the window never moves
+    w = synthesis.write(slow, "hello", max_steps_per_char=3, generator=torch.Generator().manual_seed(0))
+    assert not w.stopped and len(w.strokes) == 15
+    assert not synthesis.alignment_completed(w)
+    with pytest.raises(UnknownCharactersError):
+        synthesis.write(slow, "HELLO")
+    with pytest.raises(ValueError, match="bias"):
+        synthesis.write(slow, "hello", bias=-1)
+
+
+def test_write_is_reproducible_with_a_generator_and_accepts_a_primer():
+    model = small_model(kappa_bias=-1.0)
+    a = synthesis.write(model, "hello", bias=1.0, generator=torch.Generator().manual_seed(3))
+    b = synthesis.write(model, "hello", bias=1.0, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a.strokes, b.strokes)
+    primed = synthesis.write(model, "hello", prime=("abc", torch.randn(12, 3)),
+                             generator=torch.Generator().manual_seed(3))
+    assert primed.phi.shape[1] == 6 and (primed.kappa[0] > -5).all()  # attention over the target text only
+
+
+def test_alignment_completed_needs_every_character_in_order():
+    def writing(focus, stopped=True, U=3):
+        phi = torch.zeros(len(focus), U + 1)
+        phi[torch.arange(len(focus)), torch.tensor(focus)] = 1.0
+        return synthesis.Writing("abc", torch.zeros(len(focus), 3), phi, torch.zeros(len(focus), 1), stopped)
+
+    assert synthesis.alignment_completed(writing([0, 0, 1, 1, 2, 3]))
+    assert not synthesis.alignment_completed(writing([0, 0, 2, 2, 3]))  # skips 'b'
+    assert not synthesis.alignment_completed(writing([0, 2, 1, 2, 3]))  # 'c' before 'b'
+    assert not synthesis.alignment_completed(writing([0, 1, 2], stopped=False))
+
+
+def test_shape_distance_is_zero_for_the_same_line_and_ignores_size():
+    style = synthetic.WriterStyle(font="cursive", jitter=0.0, warp=0.0, drift=0.0)
+    line = synthetic.write("hello world", style)
+    assert synthesis.shape_distance(line, line) == pytest.approx(0.0, abs=1e-9)
+    bigger = line.copy()
+    bigger[:, :2] *= 3.0
+    assert synthesis.shape_distance(line, bigger) == pytest.approx(0.0, abs=1e-4)  # float rounding only
+    other_writer = synthetic.write("hello world", synthetic.random_style(np.random.default_rng(1)))
+    other_text = synthetic.write("brew a cold", style)
+    assert synthesis.shape_distance(line, other_writer) < synthesis.shape_distance(line, other_text)
+
+
+def test_export_and_load_round_trip(tmp_path):
+    model = small_model()
+    path = synthesis.export_writer(model, OffsetScale(2.0, 3.0), tmp_path / "w.pt", metadata={"updates": 5})
+    loaded, scale, meta = synthesis.load_writer(path)
+    assert scale == OffsetScale(2.0, 3.0) and meta == {"updates": 5} and not loaded.training
+    for (name, p), q in zip(model.state_dict().items(), loaded.state_dict().values()):
+        torch.testing.assert_close(p.half().float(), q, msg=name)
+    save_checkpoint(tmp_path / "train.pt", {"model": model.state_dict()})
+    with pytest.raises(CheckpointError, match="export"):
+        synthesis.load_writer(tmp_path / "train.pt")
+
+
+def test_profiles():
+    assert synthesis.run_settings("full").model.hidden_size == 400
+    assert synthesis.run_settings("full").model.num_window == 10
+    with pytest.raises(ValueError, match="quick"):
+        synthesis.run_settings("fast")
+
+
+def test_a_few_updates_lower_the_loss():
+    from course_utils.handwriting.data import split_lines
+    from course_utils.train import TrainConfig, fit
+
+    rng = np.random.default_rng(0)
+    texts = ["hello world", "brew a cold", "hold the door", "we are here"] * 2
+    strokes = [synthetic.write(t, synthetic.random_style(rng)) for t in texts]
+    train, _ = split_lines(texts, strokes, valid_fraction=0.2)
+    model = small_model()
+    history = fit(model, synthesis.random_batches(train, ALPHABET, 4), TrainConfig(steps=30, lr=1e-2, progress=False))
+    assert np.mean(history.loss[-5:]) < np.mean(history.loss[:5]) - 0.3
