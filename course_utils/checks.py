@@ -195,3 +195,69 @@ def check_biased_params(biased_params: Callable) -> Verdict:
                 return Verdict(False, "sigma grows with the bias: it must shrink, sigma = exp(sigma_hat - b).")
             return Verdict(False, f"sigma at bias {bias}: expected exp(sigma_hat - b) = {want_sigma.tolist()}.")
     return Verdict(True, "a larger bias picks the likeliest component more often and narrows every Gaussian.")
+
+
+# ---------------------------------------------------------------- 03 handwriting synthesis
+def check_window(window_fn: Callable) -> Verdict:
+    """`window_fn(alpha, beta, kappa, chars) -> (w, phi)`: the soft window of the slide for one step.
+
+    alpha, beta, kappa (B, K); chars (B, U, C) one-hot; characters numbered u = 1..U.
+    """
+    from .handwriting.synthesis import soft_window
+
+    gen = torch.Generator().manual_seed(0)
+    B, K, U, C = 2, 3, 6, 5
+    alpha, beta = torch.rand(B, K, generator=gen) + 0.1, torch.rand(B, K, generator=gen) + 0.1
+    kappa = 1 + 4 * torch.rand(B, K, generator=gen)
+    chars = torch.eye(C)[torch.randint(C, (B, U), generator=gen)]
+    want_w, want_phi = soft_window(alpha, beta, kappa, chars, torch.ones(B, U))
+    got, problem = _call(window_fn, alpha, beta, kappa, chars)
+    if problem:
+        return Verdict(False, problem)
+    if not (isinstance(got, tuple) and len(got) == 2):
+        return Verdict(False, f"return the pair (w, phi); got {type(got).__name__}.")
+    w, phi = got
+    if not isinstance(phi, torch.Tensor) or phi.shape != (B, U):
+        return Verdict(False, f"phi must have shape (B, U) = {(B, U)}, one weight per character.")
+    if not _close(phi, want_phi):
+        zero_based = soft_window(alpha, beta, kappa + 1, chars, torch.ones(B, U))[1]
+        if _close(phi, zero_based):
+            return Verdict(False, "phi is shifted by one character: number the characters u = 1..U, as on the slide.")
+        return Verdict(False, "phi(t, u) should be sum_k alpha_k exp(-beta_k (kappa_k - u)^2).")
+    if not isinstance(w, torch.Tensor) or w.shape != (B, C) or not _close(w, want_w):
+        return Verdict(False, "phi is right, but w should be sum_u phi(t, u) c_u, shape (B, C).")
+    return Verdict(True, "the window is a phi-weighted sum of the one-hot characters.")
+
+
+def check_stopping_rule(finished_fn: Callable) -> Verdict:
+    """`finished_fn(phi, U) -> bool`: phi (U + 1,) holds phi(t, 1..U+1) for one line of U characters."""
+    cases = [
+        (torch.tensor([0.1, 0.7, 0.3, 0.05]), False, "the window is still on a character"),
+        (torch.tensor([0.0, 0.1, 0.4, 0.5]), True, "phi(t, U + 1) beats every character"),
+        (torch.tensor([0.0, 0.0, 0.6, 0.6]), False, "a tie is not past the end yet"),
+        (torch.tensor([0.3, 0.0, 0.0, 0.2]), False, "phi(t, U + 1) must beat the first characters too"),
+    ]
+    for phi, want, why in cases:
+        got, problem = _call(finished_fn, phi, len(phi) - 1)
+        if problem:
+            return Verdict(False, problem)
+        if bool(got) != want:
+            return Verdict(False, f"for phi = {phi.tolist()} expected {want} ({why}).")
+    return Verdict(True, "the line stops once the window weighs the position after the text more than any character.")
+
+
+def check_bias_answer(answer: str) -> Verdict:
+    """Which statement says what a sampling bias b > 0 does to the mixture? One letter, a to d."""
+    options = {
+        "a": "it moves the means mu towards the previous point",
+        "b": "it sharpens the component weights (pi_hat (1 + b)) and narrows every Gaussian (sigma e^-b)",
+        "c": "it raises the end-of-stroke probability, so strokes get shorter",
+        "d": "it adds b to the log-likelihood of every point",
+    }
+    answer = str(answer).strip().lower()[:1]
+    if answer not in options:
+        return Verdict(False, f"answer with one letter: {', '.join(options)}.")
+    if answer == "b":
+        return Verdict(True, "the bias leaves the means alone; it lowers the entropy of the mixture, so "
+                             "samples stay near the likeliest path: neater, but all alike.")
+    return Verdict(False, f"({answer}) {options[answer]}: look at how `split_params` uses the bias.")

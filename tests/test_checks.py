@@ -88,3 +88,28 @@ def test_biased_params_checker():
                  "shrink")
     expect_wrong(checks.check_biased_params(lambda pi_hat, s, b: (F.softmax(pi_hat * (1 - b), -1), torch.exp(s - b))),
                  "sharpen")
+
+
+def test_window_checker():
+    def window(alpha, beta, kappa, chars, shift=0):
+        u = torch.arange(1, chars.shape[1] + 1) - shift
+        phi = (alpha[..., None] * torch.exp(-beta[..., None] * (kappa[..., None] - u) ** 2)).sum(1)
+        return torch.einsum("bu,buc->bc", phi, chars), phi
+
+    assert checks.check_window(window)
+    expect_wrong(checks.check_window(lambda a, b, k, c: window(a, b, k, c, shift=1)), "u = 1..U")
+    expect_wrong(checks.check_window(lambda a, b, k, c: (window(a, b, k, c)[0] * 2, window(a, b, k, c)[1])), "w should")
+    expect_wrong(checks.check_window(lambda a, b, k, c: (window(a, b, k, c)[0], window(a, b, 2 * k, c)[1])), "phi(t, u)")
+    expect_wrong(checks.check_window(lambda a, b, k, c: 1 / 0), "ZeroDivisionError")
+
+
+def test_stopping_rule_checker():
+    assert checks.check_stopping_rule(lambda phi, U: bool(phi[U] > phi[:U].max()))
+    expect_wrong(checks.check_stopping_rule(lambda phi, U: bool(phi[U] >= phi[:U].max())), "tie")
+    expect_wrong(checks.check_stopping_rule(lambda phi, U: bool(phi[U] > phi[U - 1])), "first characters")
+
+
+def test_bias_answer_checker():
+    assert checks.check_bias_answer("b") and checks.check_bias_answer(" B) sharpens")
+    expect_wrong(checks.check_bias_answer("a"), "split_params")
+    expect_wrong(checks.check_bias_answer("?"), "one letter")

@@ -53,3 +53,14 @@ def test_bad_shapes_and_flags_are_explained():
 def test_draw_makes_one_line_per_stroke():
     ax = strokes.draw(strokes.from_stroke_list(two_strokes()))
     assert len(ax.lines) == 2
+
+
+def test_svg_export_has_a_path_per_stroke(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    offsets = strokes.from_stroke_list([[[0, 0], [1, 1], [2, 0]], [[3, 0], [3, 2]]])
+    svg = strokes.to_svg(offsets, tmp_path / "line.svg", height=50)
+    root = ET.fromstring((tmp_path / "line.svg").read_text())
+    paths = root.findall(".//{http://www.w3.org/2000/svg}path")
+    assert svg == (tmp_path / "line.svg").read_text() and len(paths) == 2 and root.get("height") == "50"
+    assert paths[1].get("d").startswith("M ") and paths[1].get("d").count("L") == 1

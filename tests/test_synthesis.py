@@ -109,7 +109,8 @@ def test_alignment_completed_needs_every_character_in_order():
     def writing(focus, stopped=True, U=3):
         phi = torch.zeros(len(focus), U + 1)
         phi[torch.arange(len(focus)), torch.tensor(focus)] = 1.0
-        return synthesis.Writing("abc", torch.zeros(len(focus), 3), phi, torch.zeros(len(focus), 1), stopped)
+        n = len(focus)
+        return synthesis.Writing("abc", torch.zeros(n, 3), phi, torch.zeros(n, 1), torch.zeros(n, 3), "abc", stopped)
 
     assert synthesis.alignment_completed(writing([0, 0, 1, 1, 2, 3]))
     assert not synthesis.alignment_completed(writing([0, 0, 2, 2, 3]))  # skips 'b'
@@ -159,3 +160,15 @@ def test_a_few_updates_lower_the_loss():
     model = small_model()
     history = fit(model, synthesis.random_batches(train, ALPHABET, 4), TrainConfig(steps=30, lr=1e-2, progress=False))
     assert np.mean(history.loss[-5:]) < np.mean(history.loss[:5]) - 0.3
+
+
+def test_attention_figure_and_window_of_a_writing():
+    import matplotlib.pyplot as plt
+
+    from course_utils.handwriting.plots import plot_attention
+
+    w = synthesis.write(small_model(kappa_bias=0.0), "hello", generator=torch.Generator().manual_seed(0))
+    assert w.window.shape == (len(w.strokes), len(ALPHABET)) and w.alphabet == ALPHABET
+    fig = plot_attention(w, OffsetScale(2.0, 2.0))
+    assert len(fig.axes) == 3 and fig.axes[1].get_yticklabels()[-1].get_text() == "end"
+    plt.close(fig)

@@ -62,3 +62,34 @@ def plot_density(model, strokes: torch.Tensor, title: str = ""):
     bottom.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_attention(writing, scale=None, *, title: str = ""):
+    """A written line with the window that wrote it (Graves' Figure 13): the line, phi(t, u) as a
+    heat map of characters by time, and the window vector w_t over the alphabet characters it used."""
+    import matplotlib.pyplot as plt
+
+    from .strokes import draw
+
+    strokes = writing.strokes.numpy()
+    if scale is not None:
+        strokes = scale.invert(strokes)
+    text, phi, window = writing.text, writing.phi.numpy(), writing.window.numpy()
+    used = [i for i in range(window.shape[1]) if window[:, i].max() > 1e-3]
+    fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(12, 7), gridspec_kw={"height_ratios": [1.3, 2, 2]})
+    draw(strokes, ax=top)
+    top.set_title(title or repr(text), fontsize=10, loc="left")
+    middle.imshow(phi.T, aspect="auto", origin="lower", cmap="Greys", interpolation="nearest")
+    labels = list(text) + ["end"]
+    middle.set_yticks(range(len(labels)))
+    middle.set_yticklabels(labels, fontsize=7)
+    middle.set_ylabel("character u")
+    middle.set_title(r"$\phi(t, u)$: where the window looks", fontsize=9, loc="left")
+    bottom.imshow(window[:, used].T, aspect="auto", origin="lower", cmap="Greys", interpolation="nearest")
+    bottom.set_yticks(range(len(used)))
+    bottom.set_yticklabels([writing.alphabet[i] if writing.alphabet[i] != " " else "space" for i in used], fontsize=7)
+    bottom.set_ylabel("alphabet")
+    bottom.set_xlabel("time step t (pen points)")
+    bottom.set_title(r"$w_t$: the window vector (alphabet characters it uses)", fontsize=9, loc="left")
+    fig.tight_layout()
+    return fig

@@ -102,3 +102,28 @@ def draw(offsets, ax=None, *, color="black", linewidth: float = 1.5, title: str 
     if title:
         ax.set_title(title, fontsize=10, loc="left")
     return ax
+
+
+def to_svg(offsets, path=None, *, height: float = 80.0, stroke_width: float = 2.0, margin: float = 6.0) -> str:
+    """The line as an SVG document (one path per stroke, `height` pixels tall); written to `path` if given."""
+    strokes = to_stroke_list(offsets)
+    if not strokes:
+        raise ValueError("there are no points to draw.")
+    points = np.concatenate(strokes)
+    lo, hi = points.min(0), points.max(0)
+    scale = (height - 2 * margin) / max(hi[1] - lo[1], 1e-9)
+    width = (hi[0] - lo[0]) * scale + 2 * margin
+    paths = []
+    for s in strokes:
+        xy = [(margin + (x - lo[0]) * scale, margin + (hi[1] - y) * scale) for x, y in s]  # SVG's y points down
+        d = "M " + " L ".join(f"{x:.1f} {y:.1f}" for x, y in xy)
+        paths.append(f'<path d="{d}"/>')
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+           f'viewBox="0 0 {width:.1f} {height:.1f}">\n'
+           f'<g fill="none" stroke="black" stroke-width="{stroke_width}" stroke-linecap="round" stroke-linejoin="round">\n'
+           + "\n".join(paths) + "\n</g>\n</svg>\n")
+    if path is not None:
+        from pathlib import Path
+
+        Path(path).write_text(svg)
+    return svg

@@ -162,12 +162,15 @@ class HandwritingSynthesizer(nn.Module):
 @dataclass
 class Writing:
     """One written line: strokes (N, 3) in the network's units, phi (N, U + 1) over the text and one
-    blank position after it, the text, and whether the window passed the end by itself."""
+    blank position after it, kappa (N, K), the window w (N, C) over `alphabet`, and whether the
+    window passed the end by itself."""
 
     text: str
     strokes: torch.Tensor
     phi: torch.Tensor
     kappa: torch.Tensor
+    window: torch.Tensor
+    alphabet: str
     stopped: bool
 
 
@@ -210,7 +213,7 @@ def write(model: HandwritingSynthesizer, texts, *, bias: float = 0.0, prime: tup
         strokes = torch.as_tensor(prime[1], dtype=torch.float32, device=device)
         x = torch.cat([x, strokes[None].expand(B, -1, -1)], 1)
     y_hat, _, state, att = model(x, chars, char_mask)
-    points, phis, kappas = [], [], []
+    points, phis, kappas, windows = [], [], [], []
     done = torch.zeros(B, dtype=torch.bool, device=device)
     stopped_at = torch.full((B,), -1, dtype=torch.long, device=device)
     max_steps = max_steps_per_char * max(len(t) for t in texts)
@@ -220,20 +223,21 @@ def write(model: HandwritingSynthesizer, texts, *, bias: float = 0.0, prime: tup
         y_hat, _, state, att = model(point[:, None], chars, char_mask, state=state)
         phis.append(att.phi[:, 0])
         kappas.append(att.kappa[:, 0])
+        windows.append(att.window[:, 0])
         finished = has_finished(att.phi[:, 0], lengths) & ~done
         stopped_at[finished] = step + 1
         done |= finished
         if bool(done.all()):
             break
     model.train(was_training)
-    points, phis, kappas = torch.stack(points, 1).cpu(), torch.stack(phis, 1).cpu(), torch.stack(kappas, 1).cpu()
+    points, phis, kappas, windows = (torch.stack(v, 1).cpu() for v in (points, phis, kappas, windows))
     out = []
     for b, text in enumerate(texts):
         n = int(stopped_at[b]) if stopped_at[b] > 0 else points.shape[1]
         skip = len(head)  # drop the primer's characters from the attention
         U = len(text)
         out.append(Writing(text, points[b, :n], phis[b, :n, skip: skip + U + 1], kappas[b, :n] - skip,
-                           bool(stopped_at[b] > 0)))
+                           windows[b, :n], model.config.alphabet, bool(stopped_at[b] > 0)))
     return out[0] if single else out
 
 
