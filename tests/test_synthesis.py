@@ -12,9 +12,9 @@ from course_utils.train import CheckpointError, save_checkpoint
 ALPHABET = " abcdehlortw"
 
 
-def small_model(seed=0, **kw):
+def small_model(seed=0, alphabet=ALPHABET, **kw):
     torch.manual_seed(seed)
-    config = synthesis.SynthesisConfig(alphabet=ALPHABET, hidden_size=16, num_layers=2, num_mixtures=3,
+    config = synthesis.SynthesisConfig(alphabet=alphabet, hidden_size=16, num_layers=2, num_mixtures=3,
                                        num_window=2, **kw)
     return synthesis.HandwritingSynthesizer(config)
 
@@ -172,3 +172,30 @@ def test_attention_figure_and_window_of_a_writing():
     fig = plot_attention(w, OffsetScale(2.0, 2.0))
     assert len(fig.axes) == 3 and fig.axes[1].get_yticklabels()[-1].get_text() == "end"
     plt.close(fig)
+
+
+def test_quality_report_on_held_out_texts():
+    texts = synthesis.held_out_texts(3, max_chars=14, min_chars=5)
+    assert len(texts) == 3 and texts == synthesis.held_out_texts(3, max_chars=14, min_chars=5)
+    model = small_model(kappa_bias=0.0, alphabet=synthesis.DEFAULT_ALPHABET)
+    report = synthesis.quality_report(model, OffsetScale(3.0, 3.0), texts, batch_size=2)
+    assert report["lines"] == 3 and 0 <= report["alignment_completion"] <= report["stopped_by_itself"] <= 1
+    assert report["dtw_to_font"] > report["dtw_second_writer_to_font"] > 0  # an untrained net scribbles
+    with pytest.raises(ValueError, match="validation split"):
+        synthesis.held_out_texts(10**6)
+
+
+def test_bucketed_batches_hold_lines_of_similar_length():
+    from course_utils.handwriting.data import HandwritingSet
+
+    lengths = [5, 50, 6, 51, 7, 52, 8, 53]
+    data = HandwritingSet(["ab"] * 8, [torch.zeros(n, 3) for n in lengths], OffsetScale())
+    for step in range(5):
+        x, chars, char_mask, y, mask = synthesis.random_batches(data, ALPHABET, 4, seed=step)(step)
+        got = sorted(mask.sum(1).int().tolist())
+        assert any(got == sorted(lengths)[i:i + 4] for i in range(5))  # neighbours in length
+        assert chars.shape == (4, 2, len(ALPHABET))
+    x, *_ , mask = synthesis.random_batches(data, ALPHABET, 4, bucket=False)(0)
+    assert x.shape[0] == 4
+    with pytest.raises(ValueError, match="fewer than a batch"):
+        synthesis.random_batches(data, ALPHABET, 9)

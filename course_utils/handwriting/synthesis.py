@@ -261,14 +261,26 @@ def alignment_completed(writing: Writing) -> bool:
 
 
 # ---------------------------------------------------------------- data
-def random_batches(data, alphabet: str, batch_size: int, *, seed: int = 0):
-    """`batch_fn(step)` for `train.fit`: random whole lines (the window must start at the first
-    character) -> (x, chars, char_mask, y, mask); the same batch for the same step."""
+def random_batches(data, alphabet: str, batch_size: int, *, seed: int = 0, bucket: bool = True):
+    """`batch_fn(step)` for `train.fit`: whole lines (the window must start at the first character)
+    -> (x, chars, char_mask, y, mask); the same batch for the same step.
+
+    With `bucket`, a batch holds lines of similar length (neighbours in the order of length, from a
+    random place), so little time goes into padding; otherwise the lines are drawn at random.
+    """
     from .data import pad_batch
+
+    if len(data) < batch_size:
+        raise ValueError(f"the data has {len(data)} lines, fewer than a batch of {batch_size}.")
+    by_length = torch.tensor([len(s) for s in data.strokes]).argsort(stable=True)
 
     def batch_fn(step: int):
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        idx = torch.randint(len(data), (batch_size,), generator=g).tolist()
+        if bucket:
+            start = int(torch.randint(len(data) - batch_size + 1, (1,), generator=g))
+            idx = by_length[start:start + batch_size].tolist()
+        else:
+            idx = torch.randint(len(data), (batch_size,), generator=g).tolist()
         x, y, mask = pad_batch([data.strokes[i] for i in idx])
         chars, char_mask = encode_texts([data.texts[i] for i in idx], alphabet)
         return x, chars, char_mask, y, mask
@@ -436,6 +448,8 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=None, help="number of updates (default: the profile's)")
     parser.add_argument("--checkpoint", default=None, help="where to save and resume (default: build/checkpoints)")
     parser.add_argument("--export", default=None, help="write the small inference file here after training")
+    parser.add_argument("--evaluate", type=int, default=0, metavar="N",
+                        help="after training, write N held-out lines and report the quality measures")
     args = parser.parse_args(argv)
 
     run = run_settings(args.profile)
@@ -457,11 +471,67 @@ def main(argv=None) -> None:
           f"({history.seconds[-1] if history.seconds else 0:.0f} s of training; this call {time.time() - tick:.0f} s)")
     if history.valid:
         print("validation:", json.dumps(history.valid[-1]))
+    meta = {"profile": args.profile, "updates": history.step[-1], "train_seconds": history.seconds[-1],
+            "valid": history.valid[-1] if history.valid else {}}
+    if args.evaluate:
+        for name, net in (("trained", model), ("untrained", HandwritingSynthesizer(run.model).to(device))):
+            report = quality_report(net, train.scale, held_out_texts(args.evaluate))
+            report.pop("writings")
+            print(f"quality ({name}):", json.dumps(report))
+            meta[f"quality_{name}"] = report
     if args.export:
-        meta = {"profile": args.profile, "updates": history.step[-1], "train_seconds": history.seconds[-1],
-                "valid": history.valid[-1] if history.valid else {}}
         print("exported", export_writer(model.cpu(), train.scale, args.export, metadata=meta))
 
 
 if __name__ == "__main__":
     main()
+
+
+# ---------------------------------------------------------------- measured quality
+def held_out_texts(count: int = 50, *, seed: int = 1, min_chars: int = 10, max_chars: int = 30) -> list[str]:
+    """`count` text lines from the Penn Treebank validation split: sentences no writer was trained on."""
+    import numpy as np
+
+    from ..text import load_ptb
+    from .synthetic import ptb_lines
+
+    lines = ptb_lines(load_ptb("valid"), min_chars=min_chars, max_chars=max_chars, punctuate=seed)
+    if count > len(lines):
+        raise ValueError(f"asked for {count} held-out lines; the validation split has {len(lines)}.")
+    return [lines[i] for i in sorted(np.random.default_rng(seed).choice(len(lines), count, replace=False))]
+
+
+def clean_distance(offsets, text: str) -> float:
+    """`shape_distance` from a written line to the plain font rendering of its text (no slant, warp or
+    jitter), the smallest over the three fonts the synthetic writers use."""
+    from .synthetic import FONTS, WriterStyle, write as font_write
+
+    plain = dict(slant=0.0, drift=0.0, warp=0.0, jitter=0.0, letter_spacing=0.0, word_spacing=0.0)
+    return min(shape_distance(offsets, font_write(text, WriterStyle(font=f, **plain))) for f in FONTS)
+
+
+def quality_report(model: HandwritingSynthesizer, scale, texts: list[str], *, bias: float = 0.5,
+                   seed: int = 0, batch_size: int = 25) -> dict:
+    """Write every text once and measure: the fraction of lines whose alignment completes
+    (`alignment_completed`), and the mean `clean_distance` of the written lines, next to the same
+    distance for lines of a second synthetic writer (the natural variation between writers)."""
+    import numpy as np
+
+    from .synthetic import random_style, write as font_write
+
+    g = torch.Generator().manual_seed(seed)
+    writings = []
+    for i in range(0, len(texts), batch_size):
+        writings += write(model, texts[i:i + batch_size], bias=bias, generator=g)
+    rng = np.random.default_rng(seed)
+    model_dist = [clean_distance(scale.invert(w.strokes.numpy()), w.text) for w in writings]
+    writer_dist = [clean_distance(font_write(t, random_style(rng)), t) for t in texts]
+    return {
+        "lines": len(texts),
+        "bias": bias,
+        "alignment_completion": float(np.mean([alignment_completed(w) for w in writings])),
+        "stopped_by_itself": float(np.mean([w.stopped for w in writings])),
+        "dtw_to_font": float(np.mean(model_dist)),
+        "dtw_second_writer_to_font": float(np.mean(writer_dist)),
+        "writings": writings,
+    }
