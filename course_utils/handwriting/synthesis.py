@@ -357,7 +357,7 @@ def run_settings(profile: str) -> SynthesisRun:
         return SynthesisRun(
             corpus=SyntheticConfig(num_lines=1500, seed=0, min_chars=6, max_chars=14),
             model=SynthesisConfig(hidden_size=96, num_layers=2, num_mixtures=10, num_window=5),
-            train=TrainConfig(steps=600, lr=5e-3, clip_norm=None, valid_every=200, checkpoint_every=100),
+            train=TrainConfig(steps=360, lr=5e-3, clip_norm=None, valid_every=120, checkpoint_every=60),
             batch_size=16,
         )
     if profile == "writer":
