@@ -261,3 +261,76 @@ def check_bias_answer(answer: str) -> Verdict:
         return Verdict(True, "the bias leaves the means alone; it lowers the entropy of the mixture, so "
                              "samples stay near the likeliest path: neater, but all alike.")
     return Verdict(False, f"({answer}) {options[answer]}: look at how `split_params` uses the bias.")
+
+
+# ---------------------------------------------------------------- 04 gated units
+def check_gru_step(gru_step: Callable) -> Verdict:
+    """`gru_step(x, h, W, U, b) -> h`: one GRU step as on the slide, reset applied before U:
+    h~ = tanh(W x + U (r * h)). W (3H, I), U (3H, H), b (3H,), gates stacked (z, r, candidate)."""
+    from .cells import GRUCell
+
+    gen = torch.Generator().manual_seed(0)
+    B, I, H = 3, 5, 4
+    cell = GRUCell(I, H, reset="before")
+    with torch.no_grad():
+        cell.U.bias.zero_()
+    x, h = torch.randn(B, I, generator=gen), torch.randn(B, H, generator=gen)
+    W, U, b = cell.W.weight.detach(), cell.U.weight.detach(), cell.W.bias.detach()
+    with torch.no_grad():
+        want = cell(x, (h,))[0]
+        after = GRUCell(I, H, reset="after")
+        after.load_state_dict(cell.state_dict())
+        reset_after = after(x, (h,))[0]
+    got, problem = _call(gru_step, x, h, W, U, b)
+    if problem:
+        return Verdict(False, problem)
+    if not isinstance(got, torch.Tensor) or got.shape != (B, H):
+        return Verdict(False, f"return h_t with shape (B, H) = {(B, H)}.")
+    if _close(got, want):
+        return Verdict(True, "h_t = (1 - z) h_{t-1} + z h~_t with the reset gate applied before U.")
+    if _close(got, reset_after):
+        return Verdict(False, "that is the other form, r * (U h): apply the reset to h before multiplying by U.")
+    z = torch.sigmoid(x @ W[:H].T + b[:H] + h @ U[:H].T)
+    h_tilde = (want - (1 - z) * h) / z
+    if _close(got, z * h + (1 - z) * h_tilde):
+        return Verdict(False, "z and 1 - z are swapped: the slide keeps (1 - z) of h_{t-1} and takes z of h~.")
+    return Verdict(False, "check the gates: z and r are sigmoids of W x + U h_{t-1}, in the order (z, r, candidate).")
+
+
+def check_matched_size(matched_size: Callable) -> Verdict:
+    """`matched_size(unit, input_size, budget) -> H`: the largest hidden size whose recurrent layer
+    (W, U, one bias per block, LSTM peepholes) has at most `budget` parameters."""
+    from .cells import matched_hidden_size
+
+    cases = [("tanh", 20, 169_100), ("gru", 20, 169_100), ("lstm", 20, 169_100),
+             ("tanh", 100, 20_300), ("gru", 100, 20_300), ("lstm", 100, 20_300), ("gru", 88, 50_000),
+             ("lstm", 88, 27_800)]
+    for unit, inputs, budget in cases:
+        want = matched_hidden_size(unit, inputs, budget)
+        got, problem = _call(matched_size, unit, inputs, budget)
+        if problem:
+            return Verdict(False, problem)
+        if got != want:
+            hint = ""
+            if unit == "lstm" and got == matched_hidden_size(unit, inputs, budget, peephole=False):
+                hint = " Count the three peephole vectors V_i, V_f, V_o (3H parameters)."
+            return Verdict(False, f"{unit} with input {inputs} and budget {budget}: expected {want}, got {got}.{hint}")
+    return Verdict(True, "the sizes of Chung et al.'s table follow from the budget and the input size.")
+
+
+def check_not_conclusive_answer(answer: str) -> Verdict:
+    """Why do Chung et al. call their comparison of LSTM and GRU "not conclusive"? One letter, a to d."""
+    options = {
+        "a": "the GRU was better on every data set",
+        "b": "the best gated unit changed with the data set, each unit was trained once, with one parameter "
+             "budget, and the differences are small next to what hyperparameters and seeds change",
+        "c": "the tanh RNN won on speech",
+        "d": "the models were too large for the data",
+    }
+    answer = str(answer).strip().lower()[:1]
+    if answer not in options:
+        return Verdict(False, f"answer with one letter: {', '.join(options)}.")
+    if answer == "b":
+        return Verdict(True, "both gated units beat tanh clearly, but which of them is better depends on the "
+                             "data set, and one run per unit cannot separate small differences from noise.")
+    return Verdict(False, f"({answer}) {options[answer]}: compare the paper's rows for music and speech.")

@@ -113,3 +113,33 @@ def test_bias_answer_checker():
     assert checks.check_bias_answer("b") and checks.check_bias_answer(" B) sharpens")
     expect_wrong(checks.check_bias_answer("a"), "split_params")
     expect_wrong(checks.check_bias_answer("?"), "one letter")
+
+
+def gru_step(x, h, W, U, b, *, reset="before", swap=False):
+    H = h.shape[1]
+    z = torch.sigmoid(x @ W[:H].T + b[:H] + h @ U[:H].T)
+    r = torch.sigmoid(x @ W[H:2 * H].T + b[H:2 * H] + h @ U[H:2 * H].T)
+    inner = (r * h) @ U[2 * H:].T if reset == "before" else r * (h @ U[2 * H:].T)
+    h_tilde = torch.tanh(x @ W[2 * H:].T + b[2 * H:] + inner)
+    return z * h + (1 - z) * h_tilde if swap else (1 - z) * h + z * h_tilde
+
+
+def test_gru_step_checker():
+    assert checks.check_gru_step(gru_step)
+    expect_wrong(checks.check_gru_step(lambda *a: gru_step(*a, reset="after")), "other form")
+    expect_wrong(checks.check_gru_step(lambda *a: gru_step(*a, swap=True)), "swapped")
+    expect_wrong(checks.check_gru_step(lambda x, h, W, U, b: h), "gates")
+
+
+def test_matched_size_checker():
+    from course_utils import cells
+
+    assert checks.check_matched_size(cells.matched_hidden_size)
+    no_peepholes = lambda unit, i, budget: cells.matched_hidden_size(unit, i, budget, peephole=False)  # noqa: E731
+    expect_wrong(checks.check_matched_size(no_peepholes), "peephole")
+    expect_wrong(checks.check_matched_size(lambda unit, i, budget: 10), "expected")
+
+
+def test_not_conclusive_checker():
+    assert checks.check_not_conclusive_answer("b")
+    expect_wrong(checks.check_not_conclusive_answer("a"), "compare")
