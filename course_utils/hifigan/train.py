@@ -1,0 +1,261 @@
+"""Train a HiFi-GAN vocoder: on one CPU or GPU, or several processes under torchrun (DistributedDataParallel).
+
+    python -m course_utils.hifigan.train --config small --discriminators slim --data fillets --steps 2000
+    torchrun --nproc_per_node 2 -m course_utils.hifigan.train --config v1 --discriminators paper --data ljspeech:/data/LJSpeech-1.1
+
+Each step cuts random `segment_size` pieces of the training clips and computes their mel-spectrogram.
+During `--warmup` steps the generator learns from the mel loss alone (cheap on a CPU); then the GAN
+step runs: a discriminator update (least squares), then a generator update (adversarial + 2 x feature
+matching + 45 x mel L1). AdamW (lr 2e-4, betas 0.8/0.99), learning rate x 0.999 per epoch. Checkpoints
+are written atomically every `--checkpoint-every` steps and the run resumes from them.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from ..train import CheckpointError, load_checkpoint, save_checkpoint
+from . import configs, losses
+from .discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
+from .generator import Generator
+from .mel import MelSpectrogram
+
+
+@dataclass
+class VocoderRun:
+    generator: str = "small"  # a key of configs.GENERATORS
+    discriminators: str = "slim"  # a key of configs.DISCRIMINATORS
+    data: str = "fillets"  # a speech source of course_utils.speech.load_speech
+    steps: int = 2000
+    warmup: int = 0  # generator-only steps on the mel loss before the GAN starts
+    batch_size: int = 8
+    segment_size: int = 8192
+    seed: int = 0
+    valid_every: int = 500
+    checkpoint_every: int = 100
+    max_seconds: float | None = None
+    valid_clips: int = 8
+
+
+@dataclass
+class VocoderHistory:
+    step: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+    mel_l1: list = field(default_factory=list)  # training mel L1 (full band), per step
+    loss_d: list = field(default_factory=list)
+    valid_step: list = field(default_factory=list)
+    valid_mel_l1: list = field(default_factory=list)
+
+
+def random_segments(clips, batch_size: int, segment_size: int, generator: torch.Generator) -> torch.Tensor:
+    """(B, 1, segment_size) random pieces of random clips; clips shorter than a segment are zero-padded."""
+    out = torch.zeros(batch_size, 1, segment_size)
+    for b, i in enumerate(torch.randint(len(clips), (batch_size,), generator=generator).tolist()):
+        clip = clips[i]
+        if len(clip) > segment_size:
+            start = int(torch.randint(len(clip) - segment_size + 1, (1,), generator=generator))
+            clip = clip[start:start + segment_size]
+        out[b, 0, :len(clip)] = torch.from_numpy(np.asarray(clip))
+    return out
+
+
+@torch.no_grad()
+def valid_mel_l1(generator: Generator, clips, mel_in: MelSpectrogram, mel_loss: MelSpectrogram, device) -> float:
+    """Mean full-band mel L1 between held-out clips and the generator's audio from their mel."""
+    generator.eval()
+    total = 0.0
+    for clip in clips:
+        audio = torch.from_numpy(np.asarray(clip))[None].to(device)
+        fake = generator(mel_in(audio))[:, 0]
+        n = min(fake.shape[-1], audio.shape[-1])
+        total += float(losses.mel_loss(mel_loss(audio[:, :n]), mel_loss(fake[:, :n])))
+    generator.train()
+    return total / len(clips)
+
+
+def _unwrap(module):
+    return module.module if isinstance(module, DDP) else module
+
+
+def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, device: str | torch.device = "cpu",
+          clips: dict | None = None, log=print) -> VocoderHistory:
+    """Train (or resume) a vocoder; under torchrun each process takes its share of every batch."""
+    from .. import speech
+
+    distributed = dist.is_available() and dist.is_initialized()
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    audio_cfg = configs.AudioConfig(segment_size=run.segment_size)
+    torch.manual_seed(run.seed)
+    G = Generator(configs.GENERATORS[run.generator], hop_size=audio_cfg.hop_size).to(device)
+    mpd = MultiPeriodDiscriminator(configs.DISCRIMINATORS[run.discriminators]).to(device)
+    msd = MultiScaleDiscriminator(configs.DISCRIMINATORS[run.discriminators]).to(device)
+    optim = configs.OptimConfig()
+    opt_g = torch.optim.AdamW(G.parameters(), optim.lr, betas=optim.betas)
+    opt_d = torch.optim.AdamW(list(mpd.parameters()) + list(msd.parameters()), optim.lr, betas=optim.betas)
+    history, start = VocoderHistory(), 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        saved = load_checkpoint(checkpoint, map_location=device)
+        if saved.get("run", {}).get("generator") != run.generator or saved["run"].get("discriminators") != run.discriminators:
+            raise CheckpointError(f"{checkpoint} holds a {saved.get('run')} run, not {asdict(run)}: "
+                                  "delete it or pass another --checkpoint.")
+        G.load_state_dict(saved["model"])
+        mpd.load_state_dict(saved["mpd"])
+        msd.load_state_dict(saved["msd"])
+        opt_g.load_state_dict(saved["opt_g"])
+        opt_d.load_state_dict(saved["opt_d"])
+        history, start = VocoderHistory(**saved["history"]), saved["step"]
+        if rank == 0:
+            log(f"Resumed from {checkpoint} at step {start}.")
+    if distributed:
+        G, mpd, msd = (DDP(m) for m in (G, mpd, msd))
+    clips = clips or speech.load_speech(run.data, sample_rate=audio_cfg.sampling_rate)
+    train_clips = clips["train"]
+    valid_clips = (clips["valid"] or clips["test"] or train_clips)[:run.valid_clips]  # tiny data sets may hold out nothing
+    if not train_clips:
+        raise ValueError(f"the speech source {run.data!r} has no training clips.")
+    mel_in, mel_loss = MelSpectrogram(audio_cfg), MelSpectrogram(audio_cfg, full_band=True)
+    steps_per_epoch = max(1, sum(len(c) for c in train_clips) // (run.segment_size * run.batch_size * world))
+    w = optim.weights
+    per_rank = max(1, run.batch_size // world)
+
+    def save(step: int) -> None:
+        if checkpoint is None or rank != 0:
+            return
+        save_checkpoint(checkpoint, {
+            "model": _unwrap(G).state_dict(), "mpd": _unwrap(mpd).state_dict(), "msd": _unwrap(msd).state_dict(),
+            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step, "history": asdict(history),
+            "run": asdict(run), "generator_config": asdict(configs.GENERATORS[run.generator])})
+
+    elapsed = history.seconds[-1] if history.seconds else 0.0
+    for step in range(start, run.steps):
+        if run.max_seconds is not None and elapsed >= run.max_seconds:
+            if rank == 0:
+                log(f"Stopped at step {step}: the time budget of {run.max_seconds:.0f} s is used up.")
+            break
+        tick = time.perf_counter()
+        lr = optim.lr * optim.lr_decay ** (step // steps_per_epoch)
+        for group in opt_g.param_groups + opt_d.param_groups:
+            group["lr"] = lr
+        g = torch.Generator().manual_seed((run.seed * 1_000_003 + step) * 64 + rank)
+        real = random_segments(train_clips, per_rank, run.segment_size, g).to(device)
+        fake = G(mel_in(real))
+        real_mel, fake_mel = mel_loss(real), mel_loss(fake)
+        l1 = losses.mel_loss(real_mel, fake_mel)
+        loss_d = torch.zeros(())
+        if step < run.warmup:
+            loss_g = w.mel * l1
+        else:
+            # discriminator update: real audio -> 1, generated audio -> 0
+            scores_real, _ = zip(*(d(real) for d in (mpd, msd)))
+            scores_fake, _ = zip(*(d(fake.detach()) for d in (mpd, msd)))
+            loss_d = sum(losses.discriminator_loss(r, f) for r, f in zip(scores_real, scores_fake))
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            # generator update: fool the discriminators, match their features, match the mel
+            outs_real = [d(real) for d in (mpd, msd)]
+            outs_fake = [d(fake) for d in (mpd, msd)]
+            adv = sum(losses.generator_adversarial_loss(s) for s, _ in outs_fake)
+            fm = sum(losses.feature_matching_loss(fr, ff) for (_, fr), (_, ff) in zip(outs_real, outs_fake))
+            loss_g = adv + w.feature_matching * fm + w.mel * l1
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        if not torch.isfinite(loss_g):
+            raise RuntimeError(f"the generator loss became {loss_g.item()} at step {step}; resume from the last "
+                               "checkpoint with a lower learning rate.")
+        elapsed += time.perf_counter() - tick
+        done = step + 1
+        history.step.append(done)
+        history.seconds.append(elapsed)
+        history.mel_l1.append(float(l1.detach()))
+        history.loss_d.append(float(loss_d.detach()))
+        if rank == 0 and run.valid_every and (done % run.valid_every == 0 or done == run.steps):
+            history.valid_step.append(done)
+            history.valid_mel_l1.append(valid_mel_l1(_unwrap(G), valid_clips, mel_in, mel_loss, device))
+            log(f"step {done}: train mel L1 {np.mean(history.mel_l1[-50:]):.3f}, "
+                f"valid mel L1 {history.valid_mel_l1[-1]:.3f} ({elapsed:.0f} s)")
+        if done % run.checkpoint_every == 0:
+            save(done)
+    save(history.step[-1] if history.step else start)
+    return history
+
+
+def export_vocoder(checkpoint, path, *, metadata: dict | None = None) -> Path:
+    """The generator of a training checkpoint as a small inference file (config, weights, metadata)."""
+    saved = load_checkpoint(checkpoint)
+    return save_checkpoint(path, {"model": saved["model"], "generator_config": saved["generator_config"],
+                                  "metadata": metadata or {"step": saved["step"], "run": saved["run"]}})
+
+
+def load_vocoder(path, device="cpu") -> tuple[Generator, dict]:
+    """An exported (or training) file -> (generator with weight norm removed, in eval mode; metadata)."""
+    saved = load_checkpoint(path, map_location=device)
+    if "generator_config" not in saved:
+        raise CheckpointError(f"{path} holds no generator_config: it is not a vocoder file.")
+    cfg = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+           for k, v in saved["generator_config"].items()}
+    G = Generator(configs.GeneratorConfig(**cfg))
+    G.load_state_dict(saved["model"])
+    return G.remove_weight_norm().to(device).eval(), saved.get("metadata", {})
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.hifigan.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="small", choices=sorted(configs.GENERATORS))
+    parser.add_argument("--discriminators", default="slim", choices=sorted(configs.DISCRIMINATORS))
+    parser.add_argument("--data", default="fillets", help="fillets, a folder of audio files, or ljspeech:<folder>")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=0, help="mel-loss-only generator steps first")
+    parser.add_argument("--batch-size", type=int, default=8, help="total over all processes")
+    parser.add_argument("--segment-size", type=int, default=8192)
+    parser.add_argument("--minutes", type=float, default=None)
+    parser.add_argument("--valid-every", type=int, default=500)
+    parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--checkpoint", default=None, help="default: build/checkpoints/hifigan_<config>.pt")
+    parser.add_argument("--export", default=None, help="write the generator's inference file here at the end")
+    args = parser.parse_args(argv)
+
+    distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+    if distributed:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        device = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+    else:
+        from ..runtime import get_device
+
+        device = get_device()
+    from ..runtime import build_dir
+
+    run = VocoderRun(generator=args.config, discriminators=args.discriminators, data=args.data, steps=args.steps,
+                     warmup=args.warmup, batch_size=args.batch_size, segment_size=args.segment_size,
+                     valid_every=args.valid_every, checkpoint_every=args.checkpoint_every,
+                     max_seconds=None if args.minutes is None else 60 * args.minutes)
+    checkpoint = args.checkpoint or build_dir() / "checkpoints" / f"hifigan_{args.config}.pt"
+    history = train(run, checkpoint, device=device)
+    rank = dist.get_rank() if distributed else 0
+    if rank == 0:
+        done = history.step[-1] if history.step else 0
+        print(f"trained to step {done} ({history.seconds[-1] if history.seconds else 0:.0f} s); "
+              f"valid mel L1 {history.valid_mel_l1[-1] if history.valid_mel_l1 else float('nan'):.3f}")
+        if args.export:
+            print("exported", export_vocoder(checkpoint, args.export))
+    if distributed:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

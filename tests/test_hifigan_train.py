@@ -1,0 +1,56 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from course_utils.hifigan import train as vtrain
+from course_utils.train import load_checkpoint
+
+
+@pytest.fixture
+def voice(tmp_path):
+    folder = tmp_path / "voice"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        t = np.arange(6000) / 22050
+        audio = 0.3 * np.sin(2 * np.pi * (150 + 20 * i) * t) + 0.01 * rng.standard_normal(len(t))
+        sf.write(folder / f"line{i}.wav", audio.astype(np.float32), 22050)
+    return folder
+
+
+def small_run(folder, **kw):
+    base = dict(generator="small", discriminators="slim", data=str(folder), steps=3, warmup=1, batch_size=2,
+                segment_size=2048, valid_every=3, checkpoint_every=1, valid_clips=1)
+    base.update(kw)
+    return vtrain.VocoderRun(**base)
+
+
+def test_gan_steps_run_checkpoint_and_resume(voice, tmp_path):
+    ckpt = tmp_path / "voc.pt"
+    history = vtrain.train(small_run(voice), ckpt, log=lambda *_: None)
+    assert history.step == [1, 2, 3] and history.loss_d[0] == 0.0 and history.loss_d[1] > 0  # warm-up, then GAN
+    assert np.isfinite(history.mel_l1).all() and len(history.valid_mel_l1) == 1
+    more = vtrain.train(small_run(voice, steps=4), ckpt, log=lambda *_: None)
+    assert more.step == [1, 2, 3, 4]  # resumed at 3
+    G, meta = vtrain.load_vocoder(vtrain.export_vocoder(ckpt, tmp_path / "small.pt"))
+    assert meta["step"] == 4 and G(torch.zeros(1, 80, 4)).shape == (1, 1, 1024)
+    with pytest.raises(Exception, match="delete it"):
+        vtrain.train(small_run(voice, generator="v3"), ckpt, log=lambda *_: None)
+
+
+def test_torchrun_with_two_cpu_processes(voice, tmp_path):
+    ckpt = tmp_path / "ddp.pt"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+           "-m", "course_utils.hifigan.train", "--config", "small", "--discriminators", "slim", "--data", str(voice),
+           "--steps", "2", "--warmup", "1", "--batch-size", "2", "--segment-size", "2048", "--valid-every", "2",
+           "--checkpoint", str(ckpt)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "trained to step 2" in done.stdout
+    assert load_checkpoint(ckpt)["step"] == 2
