@@ -297,7 +297,7 @@ def run_settings(profile: str) -> MusicRun:
     """quick: the paper's 20k budget, 2500 updates per unit; full: the same budget, 10 000 updates."""
     if profile == "quick":
         return MusicRun(budget=20_300, train=TrainConfig(steps=2500, lr=3e-3, optimizer="rmsprop", clip_norm=1.0,
-                                                         valid_every=250, checkpoint_every=500, progress=False))
+                                                         valid_every=100, checkpoint_every=0, progress=False))
     if profile == "full":
         return MusicRun(budget=20_300, train=TrainConfig(steps=10_000, lr=1e-3, optimizer="rmsprop", clip_norm=1.0,
                                                          valid_every=500, checkpoint_every=1000))

@@ -22,18 +22,21 @@ def smooth(values, window: int = 25) -> np.ndarray:
 
 def learning_curves(history: History, *, valid_metric: str | None = None, scale: float = 1.0,
                     ylabel: str = "loss", x: str = "step", baselines: dict[str, float] | None = None,
-                    ax=None, label: str = ""):
+                    ax=None, label: str = "", color=None):
     """Training loss (times `scale`, smoothed) and a validation metric against steps or seconds.
 
-    `baselines` draws horizontal reference lines, e.g. {"unigram": 4.4}.
+    `baselines` draws horizontal reference lines, e.g. {"unigram": 4.4}. With `color`, training
+    (thin) and validation (dots) share it, so several runs can share one axis.
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     xs = history.step if x == "step" else history.seconds
-    ax.plot(xs, smooth(np.asarray(history.loss) * scale), label=f"{label} train".strip(), alpha=0.8)
+    ax.plot(xs, smooth(np.asarray(history.loss) * scale), label=f"{label} train".strip(), alpha=0.8 if color is None else 0.4,
+            color=color, linewidth=1.5 if color is None else 1.0)
     if valid_metric and history.valid:
         vx = history.valid_step if x == "step" else history.valid_seconds
-        ax.plot(vx, history.valid_metric(valid_metric), "o-", label=f"{label} valid".strip())
+        ax.plot(vx, history.valid_metric(valid_metric), "o-", label=f"{label} valid".strip(), color=color,
+                markersize=4 if color is not None else 6)
     for name, value in (baselines or {}).items():
         ax.axhline(value, color="gray", linestyle="--", linewidth=1)
         ax.text(xs[-1] if xs else 0, value, f" {name}", va="bottom", ha="right", color="gray")

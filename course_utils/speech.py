@@ -282,7 +282,7 @@ def run_settings(profile: str) -> SpeechRun:
     """quick: a 20k budget and 300 updates per unit; full: the paper's 169k budget."""
     if profile == "quick":
         return SpeechRun(budget=20_000, train=TrainConfig(steps=300, lr=2e-3, optimizer="rmsprop", clip_norm=1.0,
-                                                          valid_every=100, checkpoint_every=300, progress=False))
+                                                          valid_every=50, checkpoint_every=0, progress=False))
     if profile == "full":
         return SpeechRun(budget=169_100, train=TrainConfig(steps=20_000, lr=1e-3, optimizer="rmsprop", clip_norm=1.0,
                                                            valid_every=1000, checkpoint_every=1000), seq_len=200)

@@ -118,6 +118,29 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     return kinds[config.optimizer](params, lr=config.lr, weight_decay=config.weight_decay)
 
 
+class KeepBest:
+    """Early stopping as a validation function: ``valid_fn = KeepBest(metric_fn, "nll")`` for `fit`
+    computes the metrics and keeps a copy of the weights whenever `key` improves (lower is better);
+    `restore(model)` loads the best weights back after training."""
+
+    def __init__(self, metric_fn: Callable[[nn.Module], dict[str, float]], key: str):
+        self.metric_fn, self.key = metric_fn, key
+        self.best, self.best_state = math.inf, None
+
+    def __call__(self, model: nn.Module) -> dict[str, float]:
+        metrics = self.metric_fn(model)
+        if metrics[self.key] < self.best:
+            self.best = float(metrics[self.key])
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return metrics
+
+    def restore(self, model: nn.Module) -> nn.Module:
+        if self.best_state is None:
+            raise RuntimeError("no validation has run yet: nothing to restore.")
+        model.load_state_dict(self.best_state)
+        return model
+
+
 # ---------------------------------------------------------------- the loop
 def fit(
     model: nn.Module,

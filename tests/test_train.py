@@ -146,3 +146,19 @@ def test_resuming_another_model_config_is_refused(tmp_path):
     hist = fit(TinyRegressor(), regression_batches, config(steps=10), checkpoint=ckpt,
                model_config=CharLMConfig(hidden_size=9), resume=False)
     assert hist.step[0] == 1
+
+
+def test_keep_best_restores_the_best_validated_weights():
+    from course_utils.train import KeepBest
+
+    model = torch.nn.Linear(1, 1)
+    scores = iter([3.0, 1.0, 2.0])
+    keeper = KeepBest(lambda m: {"nll": next(scores)}, "nll")
+    for value in (0.0, 1.0, 2.0):
+        with torch.no_grad():
+            model.weight.fill_(value)
+        keeper(model)
+    keeper.restore(model)
+    assert model.weight.item() == 1.0 and keeper.best == 1.0
+    with pytest.raises(RuntimeError, match="nothing to restore"):
+        KeepBest(lambda m: {"nll": 0.0}, "nll").restore(model)
