@@ -87,3 +87,24 @@ def test_mel_matches_librosa():
     np.testing.assert_allclose(got, want, atol=1e-3)
     with pytest.raises(ValueError, match="shape"):
         MelSpectrogram(c)(torch.zeros(1, 1, 1, 4096))
+
+
+def test_griffin_lim_and_scores_on_a_real_like_signal():
+    from course_utils.hifigan import evaluate
+
+    c = configs.AudioConfig()
+    t = np.arange(22050) / c.sampling_rate
+    rng = np.random.default_rng(0)
+    voice = (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t)) + 0.3 * np.sin(2 * np.pi * 900 * t)
+             ).astype(np.float32)
+    noise = (0.3 * rng.standard_normal(len(t))).astype(np.float32)
+    perfect = evaluate.scores(voice, voice)
+    assert perfect["mel_l1"] < 1e-6 and perfect["stoi"] > 0.99 and perfect["pesq"] > 4.4
+    assert evaluate.scores(voice, noise)["stoi"] < 0.5
+    log_mel = MelSpectrogram(c)(torch.from_numpy(voice)[None])
+    rebuilt = evaluate.griffin_lim(log_mel[0], c)
+    assert abs(len(rebuilt) - len(voice)) <= c.hop_size * 4
+    table = evaluate.compare([voice], {"griffin-lim": lambda m: evaluate.griffin_lim(m[0], c)})
+    assert table["griffin-lim"]["mel_l1"] < evaluate.scores(voice, noise)["mel_l1"]
+    with pytest.raises(ValueError, match="too short"):
+        evaluate.scores(voice[:100], voice[:100])
