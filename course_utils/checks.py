@@ -334,3 +334,66 @@ def check_not_conclusive_answer(answer: str) -> Verdict:
         return Verdict(True, "both gated units beat tanh clearly, but which of them is better depends on the "
                              "data set, and one run per unit cannot separate small differences from noise.")
     return Verdict(False, f"({answer}) {options[answer]}: compare the paper's rows for music and speech.")
+
+
+# ---------------------------------------------------------------- 05 HiFi-GAN
+def check_period_reshape(reshape: Callable) -> Verdict:
+    """`reshape(audio (B, 1, T), period) -> (B, 1, ceil(T / p), p)` with reflect padding at the end."""
+    from .hifigan.discriminators import period_reshape
+
+    audio = torch.arange(1.0, 12.0).view(1, 1, 11)
+    for p in (2, 3, 5, 11):
+        want = period_reshape(audio, p)
+        got, problem = _call(reshape, audio, p)
+        if problem:
+            return Verdict(False, problem)
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            return Verdict(False, f"period {p}: expected shape {tuple(want.shape)}, got "
+                                  f"{tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__}.")
+        if not torch.equal(got, want):
+            if torch.equal(got, want.transpose(2, 3).reshape(want.shape)):
+                return Verdict(False, f"period {p}: sample t belongs at row t // p, column t % p (fill rows first).")
+            if torch.equal(got[..., :-1, :], want[..., :-1, :]):
+                return Verdict(False, f"period {p}: the padding differs; pad at the end with mode='reflect'.")
+            return Verdict(False, f"period {p}: expected {want.flatten().tolist()}.")
+    return Verdict(True, "each column holds the samples of one phase of the period: t, t + p, t + 2p, ...")
+
+
+def check_feature_matching(fm_loss: Callable) -> Verdict:
+    """`fm_loss(real_features, fake_features) -> scalar`: sum over discriminators and layers of mean |r - f|."""
+    from .hifigan.losses import feature_matching_loss
+
+    gen = torch.Generator().manual_seed(0)
+    real = [[torch.randn(2, 3, 5, generator=gen), torch.randn(2, 4, generator=gen)], [torch.randn(2, 7, generator=gen)]]
+    fake = [[torch.randn(2, 3, 5, generator=gen), torch.randn(2, 4, generator=gen)], [torch.randn(2, 7, generator=gen)]]
+    want = feature_matching_loss(real, fake)
+    got, problem = _call(fm_loss, real, fake)
+    if problem:
+        return Verdict(False, problem)
+    if not isinstance(got, torch.Tensor) or got.numel() != 1:
+        return Verdict(False, "return one number (a 0-d tensor).")
+    if math.isclose(float(got), float(want), rel_tol=1e-5):
+        return Verdict(True, "the generator's features are pulled towards the real ones at every layer of every discriminator.")
+    if math.isclose(float(got), 2 * float(want), rel_tol=1e-5):
+        return Verdict(False, "you applied the weight 2 inside: the loss function returns the plain sum; the caller weights it.")
+    if math.isclose(float(got), float(want) / 3, rel_tol=1e-5):
+        return Verdict(False, "sum over the layers and discriminators, do not average them.")
+    return Verdict(False, f"expected {float(want):.4f}: the sum over discriminators and layers of mean |real - fake|.")
+
+
+def check_mel_weight_answer(answer: str) -> Verdict:
+    """Why does HiFi-GAN weight the mel loss by 45? One letter, a to d."""
+    options = {
+        "a": "because there are 45 mel bands",
+        "b": "to balance the terms: the mel L1 is a small number next to the adversarial and feature losses, and "
+             "the weight makes it steer early training towards the right spectrum while the GAN adds detail",
+        "c": "because the discriminators need it to converge",
+        "d": "it converts the mel L1 into decibels",
+    }
+    answer = str(answer).strip().lower()[:1]
+    if answer not in options:
+        return Verdict(False, f"answer with one letter: {', '.join(options)}.")
+    if answer == "b":
+        return Verdict(True, "the weight is a balance found by the authors: with it the mel term dominates early "
+                             "training and keeps the adversarial game anchored to the input spectrogram.")
+    return Verdict(False, f"({answer}) {options[answer]}: compare the sizes of the loss terms during training.")

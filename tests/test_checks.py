@@ -143,3 +143,21 @@ def test_matched_size_checker():
 def test_not_conclusive_checker():
     assert checks.check_not_conclusive_answer("b")
     expect_wrong(checks.check_not_conclusive_answer("a"), "compare")
+
+
+def test_hifigan_checkers():
+    import torch.nn.functional as F
+
+    from course_utils.hifigan.discriminators import period_reshape
+    from course_utils.hifigan.losses import feature_matching_loss
+
+    assert checks.check_period_reshape(period_reshape)
+    zero_pad = lambda a, p: F.pad(a, (0, (-a.shape[-1]) % p)).view(a.shape[0], 1, -1, p)  # noqa: E731
+    expect_wrong(checks.check_period_reshape(zero_pad), "reflect")
+    columns_first = lambda a, p: period_reshape(a, p).transpose(2, 3).reshape(period_reshape(a, p).shape)  # noqa: E731
+    expect_wrong(checks.check_period_reshape(columns_first), "row t // p")
+    assert checks.check_feature_matching(feature_matching_loss)
+    expect_wrong(checks.check_feature_matching(lambda r, f: 2 * feature_matching_loss(r, f)), "weight 2")
+    expect_wrong(checks.check_feature_matching(lambda r, f: feature_matching_loss(r, f) / 3), "do not average")
+    assert checks.check_mel_weight_answer("b")
+    expect_wrong(checks.check_mel_weight_answer("a"), "sizes")
