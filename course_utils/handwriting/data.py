@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .strokes import OffsetScale
+from .strokes import PEN_UP, OffsetScale
 
 
 @dataclass
@@ -46,7 +46,7 @@ def pad_batch(sequences: list[torch.Tensor], max_len: int | None = None):
 
     The input starts with a pen-up (0, 0, 1) so the first real point is predicted too.
     """
-    start = torch.tensor([[0.0, 0.0, 1.0]])
+    start = torch.tensor([PEN_UP])
     seqs = [torch.cat([start, s[: max_len]]) for s in sequences]
     T = max(len(s) for s in seqs) - 1
     x = torch.zeros(len(seqs), T, 3)

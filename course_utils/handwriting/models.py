@@ -9,6 +9,7 @@ from torch import nn
 
 from ..train import TrainConfig
 from . import mdn
+from .strokes import PEN_UP
 
 
 @dataclass
@@ -86,7 +87,7 @@ def sample(model: HandwritingPredictor, num_points: int = 700, *, bias: float = 
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    x = torch.tensor([[[0.0, 0.0, 1.0]]], device=device)  # start as after a pen lift
+    x = torch.tensor([[PEN_UP]], device=device)
     if prime is not None:
         x = torch.cat([x, prime.to(device).float()[None]], dim=1)
     y_hat, _, state = model(x)

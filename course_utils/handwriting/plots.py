@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from . import mdn
-from .strokes import to_points
+from .strokes import PEN_UP, to_points
 
 
 @torch.no_grad()
@@ -18,7 +18,7 @@ def density_map(model, strokes: torch.Tensor, *, resolution: int = 400, chunk: i
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    x = torch.cat([torch.tensor([[0.0, 0.0, 1.0]]), strokes.float().cpu()])[None].to(device)
+    x = torch.cat([torch.tensor([PEN_UP]), strokes.float().cpu()])[None].to(device)
     y_hat, _, _ = model(x[:, :-1])
     model.train(was_training)
     p = mdn.split_params(y_hat[0].cpu())  # each (T, M)

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 
+# The input before the first point: as if the pen had just lifted. Networks read it first, so that the
+# first real point is predicted too.
+PEN_UP = (0.0, 0.0, 1.0)
+
+
 def _check_offsets(offsets) -> np.ndarray:
     offsets = np.asarray(offsets, dtype=np.float32)
     if offsets.ndim != 2 or offsets.shape[1] != 3:

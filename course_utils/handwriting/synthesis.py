@@ -21,6 +21,7 @@ from torch import nn
 
 from ..text import UnknownCharactersError
 from ..train import TrainConfig
+from .strokes import PEN_UP
 from .synthetic import SyntheticConfig
 from . import mdn
 from .models import _clip_grad
@@ -208,7 +209,7 @@ def write(model: HandwritingSynthesizer, texts, *, bias: float = 0.0, prime: tup
     chars, char_mask = chars.to(device), char_mask.to(device)
     lengths = torch.tensor([len(head + t) for t in texts], device=device)
     B = len(texts)
-    x = torch.tensor([[[0.0, 0.0, 1.0]]], device=device).expand(B, 1, 3)  # start as after a pen lift
+    x = torch.tensor([[PEN_UP]], device=device).expand(B, 1, 3)
     if prime is not None:
         strokes = torch.as_tensor(prime[1], dtype=torch.float32, device=device)
         x = torch.cat([x, strokes[None].expand(B, -1, -1)], 1)
