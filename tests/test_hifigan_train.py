@@ -46,7 +46,7 @@ def test_gan_steps_run_checkpoint_and_resume(voice, tmp_path):
 def test_torchrun_with_two_cpu_processes(voice, tmp_path):
     ckpt = tmp_path / "ddp.pt"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "course_utils.hifigan.train", "--config", "small", "--discriminators", "slim", "--data", str(voice),
            "--steps", "2", "--warmup", "1", "--batch-size", "2", "--segment-size", "2048", "--valid-every", "2",
            "--checkpoint", str(ckpt)]

@@ -9,95 +9,265 @@ from scipy.stats import multivariate_normal
 from course_utils import speech
 from course_utils.text import DatasetNotFoundError
 
+FILLETS = sorted(speech.FILLETS_DIR.rglob("*-v-*.ogg")) if speech.FILLETS_DIR.is_dir() else []
+needs_fillets = pytest.mark.skipif(not FILLETS, reason="the Debian package fillets-ng-data-cs is not installed "
+                                   "(sudo apt-get install --no-install-recommends fillets-ng-data-cs)")
 
-def tone(seconds=0.5, rate=22050, freq=220.0):
+
+def tone(seconds=0.5, rate=22050, freq=220.0, amplitude=0.5):
     t = np.arange(int(seconds * rate)) / rate
-    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
-def test_read_audio_resamples_mono_and_explains(tmp_path):
-    stereo = np.stack([tone(), tone()], 1)
-    sf.write(tmp_path / "a.wav", stereo, 22050)
+def peak_hz(audio, rate):
+    return np.argmax(np.abs(np.fft.rfft(audio))) * rate / len(audio)
+
+
+# ---------------------------------------------------------------- one file
+def test_read_audio_averages_channels_resamples_and_keeps_the_pitch(tmp_path):
+    left = tone()
+    sf.write(tmp_path / "a.wav", np.stack([left, np.zeros_like(left)], 1), 22050, subtype="FLOAT")
     audio = speech.read_audio(tmp_path / "a.wav", 16000)
-    assert audio.ndim == 1 and abs(len(audio) - 8000) <= 1 and audio.dtype == np.float32
-    spectrum = np.abs(np.fft.rfft(audio))
-    assert abs(np.argmax(spectrum) * 16000 / len(audio) - 220) < 3  # the tone survives resampling
-    with pytest.raises(ValueError, match="22050 Hz, not 16000"):
-        speech.read_audio(tmp_path / "a.wav", 16000, strict=True)
+    assert audio.dtype == np.float32 and audio.shape == (8000,)  # 11025 samples x 320 / 441
+    assert peak_hz(audio, 16000) == pytest.approx(220, abs=2)
+    assert np.abs(audio[1000:-1000]).max() == pytest.approx(0.25, abs=0.005)  # (0.5 + 0) / 2
+    same = speech.read_audio(tmp_path / "a.wav", 22050)
+    np.testing.assert_array_equal(same, left / 2)  # no resampling at the file's own rate
+
+
+def test_read_audio_errors_name_the_file(tmp_path):
+    sf.write(tmp_path / "a.flac", tone(), 22050)
+    with pytest.raises(ValueError, match=r"a\.flac is at 22050 Hz, not the 16000 Hz"):
+        speech.read_audio(tmp_path / "a.flac", 16000, strict=True)
     (tmp_path / "bad.wav").write_bytes(b"RIFF....not audio")
-    with pytest.raises(ValueError, match="bad.wav"):
+    with pytest.raises(ValueError, match=r"bad\.wav is not a readable audio file"):
         speech.read_audio(tmp_path / "bad.wav", 16000)
+    with pytest.raises(DatasetNotFoundError, match="gone.ogg"):
+        speech.read_audio(tmp_path / "gone.ogg", 16000)
 
 
-def test_folder_and_ljspeech_readers(tmp_path, monkeypatch):
-    folder = tmp_path / "clips"
-    folder.mkdir()
-    for i in range(12):
-        sf.write(folder / f"clip{i}.flac", tone(0.2, 16000, 200 + 10 * i), 16000)
-    clips = speech.load_speech(str(folder), sample_rate=16000)
-    assert sum(len(v) for v in clips.values()) == 12 and len(clips["train"]) > len(clips["valid"])
+# ---------------------------------------------------------------- sources
+def make_folder(folder, n=12, rate=16000):
+    (folder / "sub").mkdir(parents=True)
+    for i in range(n):
+        sf.write(folder / ("sub" if i % 2 else "") / f"clip{i}.flac", tone(0.2, rate, 200 + 10 * i), rate)
+    return folder
+
+
+def test_folder_reader_names_env_and_split(tmp_path, monkeypatch):
+    folder = make_folder(tmp_path / "clips")
+    clips = speech.read_speech(folder, sample_rate=16000)
+    assert list(clips)[:3] == ["clip0.flac", "clip10.flac", "clip2.flac"] and "sub/clip1.flac" in clips
+    assert all(c.shape == (3200,) and c.dtype == np.float32 for c in clips.values())
+    assert peak_hz(clips["sub/clip3.flac"], 16000) == pytest.approx(230, abs=6)
     monkeypatch.setenv(speech.SPEECH_ENV, str(folder))
-    assert sum(len(v) for v in speech.load_speech(sample_rate=16000).values()) == 12
+    split = speech.load_speech(sample_rate=16000, valid=0.3, test=0.3)
+    want = {s: sum(speech.split_of(n, valid=0.3, test=0.3) == s for n in clips) for s in speech.SPLITS}
+    assert {s: len(v) for s, v in split.items()} == want and sum(want.values()) == 12
+
+
+def test_ljspeech_reader_and_missing_wav(tmp_path):
     lj = tmp_path / "LJSpeech-1.1"
     (lj / "wavs").mkdir(parents=True)
-    sf.write(lj / "wavs" / "LJ001-0001.wav", tone(0.3), 22050)
-    (lj / "metadata.csv").write_text("LJ001-0001|Printing, in the only sense|Printing, in the only sense\n")
-    (clip,) = [c for split in speech.load_speech(f"ljspeech:{lj}", sample_rate=22050).values() for c in split]
-    assert len(clip) == len(tone(0.3))
-    (lj / "metadata.csv").write_text("LJ001-0001|a|a\nLJ001-0002|b|b\n")
-    with pytest.raises(DatasetNotFoundError, match="line 2, names LJ001-0002.wav"):
-        speech.load_speech(f"ljspeech:{lj}", sample_rate=22050)
-    with pytest.raises(DatasetNotFoundError, match="apt-get install"):
-        speech.load_speech(str(tmp_path / "empty"))
+    sf.write(lj / "wavs" / "LJ001-0001.wav", tone(0.3), 22050, subtype="PCM_16")
+    sf.write(lj / "wavs" / "LJ001-0002.wav", tone(0.2, freq=440), 22050, subtype="PCM_16")
+    (lj / "metadata.csv").write_text(
+        "LJ001-0001|Printing, in the only sense with which we are at present concerned,|"
+        "Printing, in the only sense with which we are at present concerned,\n"
+        "LJ001-0002|in being comparatively modern.|in being comparatively modern.\n", encoding="utf-8")
+    clips = speech.read_speech(f"ljspeech:{lj}", sample_rate=22050)
+    assert list(clips) == ["LJ001-0001.wav", "LJ001-0002.wav"]
+    np.testing.assert_allclose(clips["LJ001-0001.wav"], tone(0.3), atol=1 / 32768)
+    assert list(speech.read_speech(lj, sample_rate=16000)) == list(clips)  # found by its metadata.csv
+    with open(lj / "metadata.csv", "a", encoding="utf-8") as f:
+        f.write("LJ001-0003|produced the block books,|produced the block books,\n")
+    with pytest.raises(DatasetNotFoundError, match=r"line 3, names LJ001-0003\.wav, which is not in"):
+        speech.read_speech(f"ljspeech:{lj}", sample_rate=22050)
 
 
-def test_split_is_stable():
-    assert speech.split_of("vit-v-proc.ogg") == speech.split_of("vit-v-proc.ogg")
-    names = [f"clip{i}.ogg" for i in range(2000)]
-    share = np.mean([speech.split_of(n) == "valid" for n in names])
-    assert 0.07 < share < 0.13
+def test_no_speech_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(speech, "FILLETS_DIR", tmp_path / "not-installed")
+    monkeypatch.delenv(speech.SPEECH_ENV, raising=False)
+    with pytest.raises(DatasetNotFoundError) as err:
+        speech.load_speech()
+    for hint in ("sudo apt-get install --no-install-recommends fillets-ng-data-cs", "COURSE_SPEECH_DIR",
+                 "https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"):
+        assert hint in str(err.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetNotFoundError, match="No .wav, .flac or .ogg files under"):
+        speech.load_speech(tmp_path / "empty")
 
 
+def test_strict_rejects_another_rate_even_from_the_cache(tmp_path):
+    folder = make_folder(tmp_path / "clips", n=2, rate=22050)
+    speech.read_speech(folder, sample_rate=16000)  # resampled and cached
+    with pytest.raises(ValueError, match=r"clip0\.flac is at 22050 Hz, not the 16000 Hz"):
+        speech.read_speech(folder, sample_rate=16000, strict=True)
+
+
+def test_cache_is_reused_and_a_damaged_one_says_delete_it(tmp_path, monkeypatch, capsys):
+    folder = make_folder(tmp_path / "clips", n=4)
+    first = speech.read_speech(folder, sample_rate=16000)
+    assert "decoded 4 clips" in capsys.readouterr().out
+    (cached,) = (tmp_path / "data" / "speech").glob(f"speech-v{speech.CACHE_VERSION}-*-16000.npz")
+    monkeypatch.setattr(speech, "read_audio", lambda *a, **k: pytest.fail("decoded again despite the cache"))
+    again = speech.read_speech(folder, sample_rate=16000)
+    assert list(again) == list(first) and all(np.array_equal(again[n], first[n]) for n in first)
+    cached.write_bytes(cached.read_bytes()[:200])
+    with pytest.raises(ValueError, match="is damaged.*delete it"):
+        speech.read_speech(folder, sample_rate=16000)
+
+
+def test_split_is_stable_and_about_ten_percent_each():
+    assert speech.split_of("let-v-budrada.ogg") == "valid"  # pinned: both notebooks hold out the same clips
+    assert speech.split_of("kni-v-amforstvi.ogg") == "test" and speech.split_of("vit-v-proc.ogg") == "train"
+    names = [f"clip{i}.ogg" for i in range(5000)]
+    share = {s: np.mean([speech.split_of(n) == s for n in names]) for s in ("valid", "test")}
+    assert 0.08 < share["valid"] < 0.12 and 0.08 < share["test"] < 0.12
+    with pytest.raises(ValueError, match="leave some training clips"):
+        speech.split_of("a.wav", valid=0.5, test=0.5)
+
+
+# ---------------------------------------------------------------- the frame task
 def test_frames_read_20_and_predict_the_next_10():
-    clip = np.arange(100, dtype=np.float32)
-    x, y = speech.frames(clip)
+    x, y = speech.frames(np.arange(100, dtype=np.float32))
     assert x.shape == (8, 20) and y.shape == (8, 10)
-    assert x[1, 0] == 10 and y[1].tolist() == list(range(30, 40))
-    with pytest.raises(ValueError, match="too short"):
-        speech.frames(np.zeros(25))
-    xb, yb = speech.random_batches([np.arange(500, dtype=np.float32)], 3, 4, seed=0)(0)
-    assert xb.shape == (3, 4, 20) and (yb[:, :, 0] == xb[:, :, -1] + 1).all()
+    assert x[1].tolist() == list(range(10, 30)) and y[1].tolist() == list(range(30, 40))
+    assert y[-1].tolist() == list(range(90, 100))
+    with pytest.raises(ValueError, match="at least 30 samples"):
+        speech.frames(np.zeros(29))
 
 
-def test_gmm_nll_one_component_matches_scipy_and_gradcheck():
-    g = torch.Generator().manual_seed(0)
-    params = torch.randn(2, speech.gmm_output_size(1, 10), generator=g, dtype=torch.float64)
-    target = torch.randn(2, 10, generator=g, dtype=torch.float64)
-    got = speech.gmm_nll(params, target)
-    for b in range(2):
-        mu, sigma = params[b, 1:11].numpy(), np.exp(params[b, 11:].numpy())
-        want = -multivariate_normal(mu, np.diag(sigma**2)).logpdf(target[b].numpy())
-        assert got[b].item() == pytest.approx(want, rel=1e-9)
-    params3 = torch.randn(2, speech.gmm_output_size(3, 10), generator=g, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda p: speech.gmm_nll(p, target), (params3,))
-    extreme = torch.full((1, speech.gmm_output_size(20, 10)), -1e4)
-    assert torch.isfinite(speech.gmm_nll(extreme, torch.ones(1, 10) * 1e3)).all()
-    draws = speech.gmm_sample(params[:1].float().repeat(4000, 1), 10, generator=torch.Generator().manual_seed(1))
-    np.testing.assert_allclose(draws.mean(0).numpy(), params[0, 1:11].numpy(), atol=0.15 * np.exp(params[0, 11:].numpy()).max())
+def test_random_batches_are_windows_and_fixed_per_step():
+    clips = [np.arange(500, dtype=np.float32), 1000 + np.arange(700, dtype=np.float32)]
+    batch_fn = speech.random_batches(clips, 3, 4, seed=0)
+    x, y = batch_fn(0)
+    assert x.shape == (3, 4, 20) and y.shape == (3, 4, 10) and x.dtype == torch.float32
+    assert (y[:, :, 0] == x[:, :, -1] + 1).all() and (x[:, 1:, 0] == x[:, :-1, 0] + 10).all()
+    assert torch.equal(batch_fn(0)[0], x) and not torch.equal(batch_fn(1)[0], x)
+    with pytest.raises(ValueError, match="lower seq_len"):
+        speech.random_batches(clips, 3, 100, seed=0)
 
 
-def test_single_gaussian_baseline_and_generate():
+def test_wave_scale_fits_on_training_clips_and_inverts():
     rng = np.random.default_rng(0)
-    clips = [rng.normal(0, 1, 2000).astype(np.float32) for _ in range(3)]
-    nll = speech.single_gaussian_nll(clips, clips)
-    assert nll == pytest.approx(0.5 * 10 * (1 + math.log(2 * math.pi)), rel=0.02)  # white noise, unit variance
-    silent = lambda x, state: (torch.cat([torch.zeros(1, 1), torch.zeros(1, 10), torch.full((1, 10), -7.0)], 1), state)  # noqa: E731
-    audio = speech.generate(silent, 0.01, 16000, generator=torch.Generator().manual_seed(0))
-    assert audio.shape == (160,) and np.abs(audio).max() < 0.01
+    clips = [rng.normal(0, 0.1, 5000).astype(np.float32) for _ in range(3)]
+    scale = speech.WaveScale.fit(clips)
+    assert scale.std == pytest.approx(0.1, rel=0.02)
+    assert speech.frames(scale.apply(clips[0]))[0].std() == pytest.approx(1.0, rel=0.03)
+    np.testing.assert_allclose(scale.invert(scale.apply(clips[0])), clips[0], rtol=1e-6)
+    with pytest.raises(ValueError, match="silent"):
+        speech.WaveScale.fit([np.zeros(100, np.float32)])
 
 
-@pytest.mark.skipif(not speech.FILLETS_DIR.is_dir(), reason="the Debian package fillets-ng-data-cs is not installed")
-def test_a_real_clip_reads():
-    path = sorted(speech.FILLETS_DIR.rglob("*-v-*.ogg"))[0]
+# ---------------------------------------------------------------- mixture of Gaussians
+def test_one_component_is_the_diagonal_gaussian_of_scipy():
+    g = torch.Generator().manual_seed(0)
+    params = torch.randn(2, 3, speech.gmm_output_size(1, 10), generator=g, dtype=torch.float64)
+    target = torch.randn(2, 3, 10, generator=g, dtype=torch.float64)
+    got = speech.gmm_nll(params, target)
+    assert got.shape == (2, 3)
+    for b in range(2):
+        for t in range(3):
+            mu, sigma = params[b, t, 1:11].numpy(), np.exp(params[b, t, 11:].numpy())
+            want = -multivariate_normal(mu, np.diag(sigma**2)).logpdf(target[b, t].numpy())
+            assert got[b, t].item() == pytest.approx(want, rel=1e-10)
+
+
+def test_two_components_mix_by_their_softmax_weights():
+    p = torch.zeros(speech.gmm_output_size(2, 2), dtype=torch.float64)
+    p[:2] = torch.tensor([0.0, math.log(3.0)])  # weights 1/4, 3/4
+    p[2:6] = torch.tensor([-1.0, 0.0, 2.0, 1.0])  # means (-1, 0), (2, 1); unit sigmas
+    x = np.array([0.5, 0.5])
+    want = -np.log(0.25 * multivariate_normal([-1, 0]).pdf(x) + 0.75 * multivariate_normal([2, 1]).pdf(x))
+    assert speech.gmm_nll(p, torch.tensor(x)).item() == pytest.approx(want, rel=1e-10)
+
+
+def test_gmm_nll_gradcheck_and_extreme_inputs():
+    g = torch.Generator().manual_seed(1)
+    params = torch.randn(2, 2, speech.gmm_output_size(3, 4), generator=g, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(2, 2, 4, generator=g, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda p: speech.gmm_nll(p, target), (params,))
+    for value in (-1e4, 1e4):
+        extreme = torch.full((1, 1, speech.gmm_output_size(20, 10)), value, requires_grad=True)
+        loss = speech.gmm_loss(extreme, torch.full((1, 1, 10), 30.0))
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(extreme.grad).all()
+    with pytest.raises(ValueError, match="gmm_output_size"):
+        speech.gmm_nll(torch.zeros(1, 1, 40), torch.zeros(1, 1, 10))
+
+
+def test_gmm_sample_draws_from_the_mixture():
+    p = torch.zeros(4000, speech.gmm_output_size(2, 3))
+    p[:, :2] = torch.tensor([0.0, math.log(3.0)])  # weights 1/4, 3/4
+    p[:, 2:8] = torch.tensor([-5.0, -5.0, -5.0, 5.0, 5.0, 5.0])
+    p[:, 8:] = math.log(0.5)
+    draws = speech.gmm_sample(p, 3, generator=torch.Generator().manual_seed(0))
+    assert draws.shape == (4000, 3)
+    assert (draws[:, 0] > 0).float().mean().item() == pytest.approx(0.75, abs=0.03)
+    high = draws[draws[:, 0] > 0]
+    assert high.mean(0).tolist() == pytest.approx([5.0] * 3, abs=0.05)
+    assert high.std(0).tolist() == pytest.approx([0.5] * 3, abs=0.03)
+    again = speech.gmm_sample(p, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(draws, again)
+
+
+def test_single_gaussian_baseline_in_closed_form():
+    rng = np.random.default_rng(0)
+    noise = [rng.normal(0, 1, 20_000).astype(np.float32) for _ in range(3)]
+    entropy = 0.5 * 10 * (1 + math.log(2 * math.pi))  # white noise of unit variance: nats per 10 samples
+    unit = speech.WaveScale(1.0)
+    assert speech.single_gaussian_nll(noise[:2], noise[2:], scale=unit) == pytest.approx(entropy, abs=0.03)
+    # AR(1) x_t = a x_{t-1} + e_t: one full-covariance Gaussian over 10 samples has the chain's entropy
+    # h(x_1) + 9 h(e), below the 10 h(x_1) that a diagonal one would give.
+    a, clips = 0.9, []
+    for _ in range(3):
+        e, x = rng.normal(0, 1, 30_000), np.zeros(30_000)
+        for t in range(1, len(x)):
+            x[t] = a * x[t - 1] + e[t]
+        clips.append(x[1000:].astype(np.float32))
+    h = lambda var: 0.5 * (1 + math.log(2 * math.pi * var))  # noqa: E731
+    want = h(1 / (1 - a**2)) + 9 * h(1.0)
+    assert speech.single_gaussian_nll(clips[:2], clips[2:], scale=unit) == pytest.approx(want, abs=0.05)
+
+
+# ---------------------------------------------------------------- generation
+def ramp_model(calls):
+    """A model whose next frame is the last input + 1 ... + 10 (sigma e^-7), counting its calls."""
+
+    def step_fn(x, state):
+        calls.append(x.clone())
+        params = torch.cat([torch.zeros(1, 1), x[:, -1:] + torch.arange(1.0, 11.0)[None], torch.full((1, 10), -7.0)], 1)
+        return params, (0 if state is None else state + 1)
+
+    return step_fn
+
+
+def test_generate_feeds_the_primer_then_its_own_samples():
+    calls = []
+    audio = speech.generate(ramp_model(calls), 0.002, 16000, primer=np.arange(45, dtype=np.float32),
+                            generator=torch.Generator().manual_seed(0))
+    assert audio.shape == (32,) and audio.dtype == np.float32
+    np.testing.assert_allclose(audio, np.arange(45, 77), atol=0.01)
+    assert [c[0, 0].item() for c in calls[:3]] == [5, 15, 25]  # the primer, frame by frame, ending at its end
+    assert len(calls) == 3 + 3 and calls[3][0].tolist() == pytest.approx(list(range(35, 55)), abs=0.01)
+    silent = speech.generate(ramp_model([]), 0.01, 16000, generator=torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(silent[:10], np.arange(1, 11), atol=0.01)  # from 20 zeros
+    with pytest.raises(ValueError, match="at least in_len=20"):
+        speech.generate(ramp_model([]), 0.01, 16000, primer=np.zeros(5))
+
+
+# ---------------------------------------------------------------- the real speaker
+@needs_fillets
+def test_the_debian_speaker():
+    assert len(FILLETS) == 643
+    names = [p.name for p in FILLETS]
+    assert len(set(names)) == 643  # names are unique, so the split by name is well defined
+    counts = {s: sum(speech.split_of(n) == s for n in names) for s in speech.SPLITS}
+    assert counts == {"train": 510, "valid": 65, "test": 68}
+    path = speech.FILLETS_DIR / "city" / "cs" / "vit-v-proc.ogg"
+    info = sf.info(str(path))
+    assert (info.samplerate, info.channels) == (22050, 1)
     audio = speech.read_audio(path, 16000)
-    assert len(audio) > 1000 and 0.01 < np.abs(audio).max() <= 1.0
+    assert abs(len(audio) - info.frames * 16000 / 22050) <= 1
+    assert 0.3 < np.abs(audio).max() <= 1.0 and 0.03 < audio.std() < 0.3

@@ -117,7 +117,12 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
             log(f"Resumed from {checkpoint} at step {start}.")
     if distributed:
         G, mpd, msd = (DDP(m) for m in (G, mpd, msd))
-    clips = clips or speech.load_speech(run.data, sample_rate=audio_cfg.sampling_rate)
+    if clips is None:
+        if distributed and rank != 0:
+            dist.barrier()  # rank 0 decodes and caches the clips first; the others then read its cache
+        clips = speech.load_speech(run.data, sample_rate=audio_cfg.sampling_rate)
+        if distributed and rank == 0:
+            dist.barrier()
     train_clips = clips["train"]
     valid_clips = (clips["valid"] or clips["test"] or train_clips)[:run.valid_clips]  # tiny data sets may hold out nothing
     if not train_clips:
