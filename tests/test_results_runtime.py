@@ -40,3 +40,18 @@ def test_seed_everything_returns_matching_generator():
     g = runtime.seed_everything(7)
     a = torch.rand(3)
     assert torch.equal(torch.rand(3, generator=g), a)
+
+
+def test_command_line_modules_define_everything_before_running_main():
+    """`python -m module` runs the `__main__` block where it stands: code after it is not yet defined."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    modules = [p for p in sorted((root / "course_utils").rglob("*.py")) + sorted((root / "scripts").glob("*.py"))
+               if '__name__ == "__main__"' in p.read_text()]
+    assert modules
+    for path in modules:
+        body = ast.parse(path.read_text()).body
+        guards = [i for i, node in enumerate(body) if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)]
+        assert guards == [len(body) - 1], f"{path.name}: the __main__ block must be the last statement"

@@ -484,10 +484,6 @@ def main(argv=None) -> None:
         print("exported", export_writer(model.cpu(), train.scale, args.export, metadata=meta))
 
 
-if __name__ == "__main__":
-    main()
-
-
 # ---------------------------------------------------------------- measured quality
 def held_out_texts(count: int = 50, *, seed: int = 1, min_chars: int = 10, max_chars: int = 30) -> list[str]:
     """`count` text lines from the Penn Treebank validation split: sentences no writer was trained on."""
@@ -536,3 +532,7 @@ def quality_report(model: HandwritingSynthesizer, scale, texts: list[str], *, bi
         "dtw_second_writer_to_font": float(np.mean(writer_dist)),
         "writings": writings,
     }
+
+
+if __name__ == "__main__":
+    main()
