@@ -15,24 +15,53 @@ from course_utils.hifigan import configs
 from course_utils.hifigan.generator import Generator
 
 PAPER_CPU = {"v1": 1.43, "v2": 9.74, "v3": 13.44}  # Kong et al. 2020, Table 1: x faster than real time on a CPU
+# The authors' own generators (jik876/hifi-gan) on the course's reference machine: 2 CPU cores, 2 threads,
+# 5 s of audio. The project's generators must be at least this fast there.
+AUTHORS_REFERENCE_MACHINE = {"v1": 3.0, "v2": 23.0, "v3": 21.0}
 
 
 def real_time_factor(name: str, seconds: float, device: str = "cpu", repeats: int = 3) -> tuple[int, float]:
     """(parameters, seconds of audio per second of compute) of generator `name` for `seconds` of audio."""
     audio = configs.AudioConfig()
     g = Generator(configs.GENERATORS[name], hop_size=audio.hop_size).remove_weight_norm().to(device).eval()
+    return g.num_parameters(), time_generator(g, seconds, device, repeats)
+
+
+def official_generator(repo: str, name: str):
+    """The authors' generator from a local clone of https://github.com/jik876/hifi-gan (weight norm removed),
+    for a side-by-side timing on the same machine, the same threads and the same input."""
+    import json
+    import sys
+    from pathlib import Path
+
+    root = Path(repo).expanduser()
+    if not (root / "models.py").is_file() or not (root / f"config_{name}.json").is_file():
+        raise SystemExit(f"{root} is not a clone of jik876/hifi-gan (models.py and config_{name}.json are missing): "
+                         "git clone https://github.com/jik876/hifi-gan and pass its folder.")
+    sys.path.insert(0, str(root))
+    from env import AttrDict  # the authors' modules
+    from models import Generator as Official
+
+    g = Official(AttrDict(json.loads((root / f"config_{name}.json").read_text()))).eval()
+    g.remove_weight_norm()
+    return g
+
+
+def time_generator(g, seconds: float, device: str = "cpu", repeats: int = 3) -> float:
+    """Seconds of audio per second of compute for a generator module already on `device`."""
+    audio = configs.AudioConfig()
     frames = round(seconds * audio.sampling_rate / audio.hop_size)
     mel = torch.randn(1, audio.n_mels, frames, generator=torch.Generator().manual_seed(0)).to(device)
     best = float("inf")
     with torch.inference_mode():
-        g(mel[..., :32])  # warm-up: the first call allocates and picks kernels
+        g(mel[..., :32])
         for _ in range(repeats):
             tick = time.perf_counter()
             g(mel)
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             best = min(best, time.perf_counter() - tick)
-    return g.num_parameters(), frames * audio.hop_size / audio.sampling_rate / best
+    return frames * audio.hop_size / audio.sampling_rate / best
 
 
 def main() -> None:
@@ -42,14 +71,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--configs", default="v1,v2,v3,small", help="comma-separated keys of configs.GENERATORS")
+    parser.add_argument("--official", metavar="DIR", default=None,
+                        help="a clone of jik876/hifi-gan: also time the authors' V1-V3 side by side")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{args.seconds:g} s of audio, {args.threads} thread(s), device {args.device}, torch {torch.__version__}")
-    print(f"{'config':7s} {'parameters':>11s} {'x real time':>12s} {'paper (CPU)':>12s}")
+    print(f"{'config':7s} {'parameters':>11s} {'x real time':>12s} {'paper (CPU)':>12s} {'authors, ref. machine':>22s}")
     for name in args.configs.split(","):
         params, rtf = real_time_factor(name, args.seconds, args.device, args.repeats)
         paper = f"{PAPER_CPU[name]:.2f}" if name in PAPER_CPU else "-"
-        print(f"{name:7s} {params:11,d} {rtf:12.1f} {paper:>12s}")
+        ref = f"{AUTHORS_REFERENCE_MACHINE[name]:.1f}" if name in AUTHORS_REFERENCE_MACHINE else "-"
+        print(f"{name:7s} {params:11,d} {rtf:12.1f} {paper:>12s} {ref:>22s}")
+        if args.official and name in PAPER_CPU:
+            theirs = time_generator(official_generator(args.official, name).to(args.device), args.seconds, args.device,
+                                    args.repeats)
+            print(f"{' ':7s} {'':>11s} {theirs:12.1f}   <- the authors' {name.upper()}, same machine and run")
 
 
 if __name__ == "__main__":

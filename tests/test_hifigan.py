@@ -1,4 +1,5 @@
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,3 +162,16 @@ def test_griffin_lim_and_scores_on_a_real_like_signal():
     assert table["griffin-lim"]["mel_l1"] < evaluate.scores(voice, noise)["mel_l1"]
     with pytest.raises(ValueError, match="too short"):
         evaluate.scores(voice[:100], voice[:100])
+
+
+def test_benchmark_names_a_wrong_official_folder(tmp_path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_vocoder.py"
+    spec = importlib.util.spec_from_file_location("benchmark_vocoder", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    with pytest.raises(SystemExit, match="not a clone of jik876/hifi-gan"):
+        bench.official_generator(str(tmp_path), "v1")
+    params, rtf = bench.real_time_factor("small", 0.2, repeats=1)
+    assert params == 118_657 and rtf > 0
