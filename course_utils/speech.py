@@ -136,7 +136,7 @@ def read_speech(source: str | os.PathLike | None = None, *, sample_rate: int = 1
     source, files = speech_files(source, limit=limit)
     if strict:  # checked here too, since a cache may hold clips that were resampled
         _check_rates(files.values(), sample_rate)
-    stats = [(name, p.stat().st_size, p.stat().st_mtime_ns) for name, p in files.items()]
+    stats = [(name, st.st_size, st.st_mtime_ns) for name, st in ((n, p.stat()) for n, p in files.items())]
     key = hashlib.sha1(repr((source, stats)).encode()).hexdigest()[:10]
     path = data_dir() / "speech" / f"speech-v{CACHE_VERSION}-{key}-{sample_rate}.npz"
     if cache and path.exists():
