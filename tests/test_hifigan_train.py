@@ -43,6 +43,24 @@ def test_gan_steps_run_checkpoint_and_resume(voice, tmp_path):
         vtrain.train(small_run(voice, generator="v3"), ckpt, log=lambda *_: None)
 
 
+def test_init_generator_starts_a_new_run_from_an_exported_vocoder(voice, tmp_path):
+    first = tmp_path / "warm.pt"
+    vtrain.train(small_run(voice, steps=2, warmup=2), first, log=lambda *_: None)
+    exported = vtrain.export_vocoder(first, tmp_path / "warm_small.pt")
+    ckpt = tmp_path / "gan.pt"
+    history = vtrain.train(small_run(voice, steps=4, warmup=2), ckpt, init_generator=exported, log=lambda *_: None)
+    assert history.step == [3, 4] and all(d > 0 for d in history.loss_d)  # counts on from step 2, all GAN steps
+    G0, _ = vtrain.load_vocoder(exported)
+    G1, _ = vtrain.load_vocoder(ckpt)
+    assert any(not torch.equal(a, b) for a, b in zip(G0.state_dict().values(), G1.state_dict().values()))
+    # an existing checkpoint wins over init_generator: the run resumes
+    assert vtrain.train(small_run(voice, steps=5, warmup=2), ckpt, init_generator=exported,
+                        log=lambda *_: None).step == [3, 4, 5]
+    with pytest.raises(Exception, match="--config"):
+        vtrain.train(small_run(voice, generator="v3"), tmp_path / "other.pt", init_generator=exported,
+                     log=lambda *_: None)
+
+
 def test_torchrun_with_two_cpu_processes(voice, tmp_path):
     ckpt = tmp_path / "ddp.pt"
     env = dict(os.environ, OMP_NUM_THREADS="1")

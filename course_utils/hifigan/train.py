@@ -87,8 +87,13 @@ def _unwrap(module):
 
 
 def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, device: str | torch.device = "cpu",
-          clips: dict | None = None, log=print) -> VocoderHistory:
-    """Train (or resume) a vocoder; under torchrun each process takes its share of every batch."""
+          clips: dict | None = None, init_generator: str | os.PathLike | None = None, log=print) -> VocoderHistory:
+    """Train (or resume) a vocoder; under torchrun each process takes its share of every batch.
+
+    `init_generator`: an exported vocoder file (`export_vocoder`) whose generator weights start a new run,
+    counting steps on from the step it was exported at, with new discriminators and optimiser states
+    (fine-tuning a pretrained vocoder, or the adversarial phase after a warm-up). Ignored when
+    `checkpoint` exists: the run then resumes from it."""
     from .. import speech
 
     distributed = dist.is_available() and dist.is_initialized()
@@ -115,6 +120,15 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
         history, start = VocoderHistory(**saved["history"]), saved["step"]
         if rank == 0:
             log(f"Resumed from {checkpoint} at step {start}.")
+    elif init_generator is not None:
+        saved = load_checkpoint(init_generator, map_location=device)
+        if "generator_config" not in saved or _generator_config(saved) != configs.GENERATORS[run.generator]:
+            raise CheckpointError(f"{init_generator} holds a generator of another configuration than "
+                                  f"--config {run.generator}: pass the --config it was trained with.")
+        G.load_state_dict(saved["model"])
+        start = int(saved.get("metadata", {}).get("step", 0))
+        if rank == 0:
+            log(f"Started from the generator of {init_generator} (step {start}), new discriminators.")
     if distributed:
         G, mpd, msd = (DDP(m) for m in (G, mpd, msd))
     if clips is None:
@@ -202,14 +216,18 @@ def export_vocoder(checkpoint, path, *, metadata: dict | None = None) -> Path:
                                   "metadata": metadata or {"step": saved["step"], "run": saved["run"]}})
 
 
+def _generator_config(saved: dict) -> configs.GeneratorConfig:
+    cfg = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+           for k, v in saved["generator_config"].items()}
+    return configs.GeneratorConfig(**cfg)
+
+
 def load_vocoder(path, device="cpu") -> tuple[Generator, dict]:
     """An exported (or training) file -> (generator with weight norm removed, in eval mode; metadata)."""
     saved = load_checkpoint(path, map_location=device)
     if "generator_config" not in saved:
         raise CheckpointError(f"{path} holds no generator_config: it is not a vocoder file.")
-    cfg = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
-           for k, v in saved["generator_config"].items()}
-    G = Generator(configs.GeneratorConfig(**cfg))
+    G = Generator(_generator_config(saved))
     G.load_state_dict(saved["model"])
     return G.remove_weight_norm().to(device).eval(), saved.get("metadata", {})
 
@@ -228,6 +246,8 @@ def main(argv=None) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--checkpoint", default=None, help="default: build/checkpoints/hifigan_<config>.pt")
     parser.add_argument("--export", default=None, help="write the generator's inference file here at the end")
+    parser.add_argument("--init-generator", default=None,
+                        help="an exported vocoder file to start from (when --checkpoint does not exist yet)")
     args = parser.parse_args(argv)
 
     distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
@@ -249,7 +269,9 @@ def main(argv=None) -> None:
                      valid_every=args.valid_every, checkpoint_every=args.checkpoint_every,
                      max_seconds=None if args.minutes is None else 60 * args.minutes)
     checkpoint = args.checkpoint or build_dir() / "checkpoints" / f"hifigan_{args.config}.pt"
-    history = train(run, checkpoint, device=device)
+    if args.init_generator and not Path(args.init_generator).is_file():
+        parser.error(f"--init-generator {args.init_generator}: no such file (e.g. course_utils/pretrained/vocoder_small.pt).")
+    history = train(run, checkpoint, device=device, init_generator=args.init_generator)
     rank = dist.get_rank() if distributed else 0
     if rank == 0:
         done = history.step[-1] if history.step else 0
