@@ -19,8 +19,12 @@ def griffin_lim(log_mel: torch.Tensor, config: AudioConfig = AudioConfig(), n_it
     magnitude_mel = np.exp(log_mel.detach().cpu().numpy())
     stft = librosa.feature.inverse.mel_to_stft(magnitude_mel, sr=config.sampling_rate, n_fft=config.n_fft, power=1.0,
                                                fmin=config.fmin, fmax=config.fmax)
-    return librosa.griffinlim(stft, n_iter=n_iter, hop_length=config.hop_size, win_length=config.win_size,
-                              n_fft=config.n_fft, random_state=0).astype(np.float32)
+    audio = librosa.griffinlim(stft, n_iter=n_iter, hop_length=config.hop_size, win_length=config.win_size,
+                               n_fft=config.n_fft, random_state=0).astype(np.float32)
+    # librosa centres frame t on sample t * hop; MelSpectrogram's frame t (reflect padding of
+    # (n_fft - hop) / 2, no centring) is centred on t * hop + hop / 2. Delay by hop / 2 to line up with the
+    # original audio: unaligned, the scores would punish Griffin-Lim for a 5.8 ms shift, not for its sound.
+    return np.concatenate([np.zeros(config.hop_size // 2, np.float32), audio])[:log_mel.shape[-1] * config.hop_size]
 
 
 def scores(reference: np.ndarray, estimate: np.ndarray, config: AudioConfig = AudioConfig()) -> dict[str, float]:
