@@ -153,7 +153,13 @@ def test_griffin_lim_and_scores_on_a_real_like_signal():
              ).astype(np.float32)
     noise = (0.3 * rng.standard_normal(len(t))).astype(np.float32)
     perfect = evaluate.scores(voice, voice)
-    assert perfect["mel_l1"] < 1e-6 and perfect["stoi"] > 0.99 and perfect["pesq"] > 4.4
+    assert perfect["mel_l1"] < 1e-6 and perfect["mel_l1_input_band"] < 1e-6
+    assert perfect["stoi"] > 0.99 and perfect["pesq"] > 4.4
+    hiss = voice + (0.05 * rng.standard_normal(len(t))).astype(np.float32)
+    high = np.fft.irfft(np.where(np.fft.rfftfreq(len(t), 1 / c.sampling_rate) > 9000, np.fft.rfft(hiss - voice), 0),
+                        len(t)).astype(np.float32)
+    only_high = evaluate.scores(voice, voice + high)  # noise above 8 kHz: the input band does not see it
+    assert only_high["mel_l1"] > 10 * only_high["mel_l1_input_band"]
     assert evaluate.scores(voice, noise)["stoi"] < 0.5
     log_mel = MelSpectrogram(c)(torch.from_numpy(voice)[None])
     rebuilt = evaluate.griffin_lim(log_mel[0], c)

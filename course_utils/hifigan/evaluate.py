@@ -1,5 +1,6 @@
 """Vocoder quality on held-out clips: Griffin-Lim from the same mel-spectrogram as the baseline, and the
-objective measures mel L1 (full-band loss mel), PESQ (wide band, 16 kHz) and STOI."""
+objective measures mel L1 (full-band loss mel, and the 0-8 kHz input band alone), PESQ (wide band,
+16 kHz) and STOI."""
 from __future__ import annotations
 
 import math
@@ -28,7 +29,9 @@ def griffin_lim(log_mel: torch.Tensor, config: AudioConfig = AudioConfig(), n_it
 
 
 def scores(reference: np.ndarray, estimate: np.ndarray, config: AudioConfig = AudioConfig()) -> dict[str, float]:
-    """mel L1 (full band), PESQ (wide band, both resampled to 16 kHz) and STOI of `estimate` against `reference`."""
+    """mel L1 (full band: the loss mel), mel L1 of the input band only (`config.fmax`, 8 kHz: the band the
+    vocoder is given; Griffin-Lim leaves everything above it empty), PESQ (wide band, both resampled to
+    16 kHz) and STOI of `estimate` against `reference`."""
     from pesq import pesq
     from pystoi import stoi
     from scipy.signal import resample_poly
@@ -37,21 +40,22 @@ def scores(reference: np.ndarray, estimate: np.ndarray, config: AudioConfig = Au
     ref, est = np.asarray(reference[:n], np.float32), np.asarray(estimate[:n], np.float32)
     if n < config.n_fft:
         raise ValueError(f"clips of {n} samples are too short to score (at least {config.n_fft}).")
-    mel = MelSpectrogram(config, full_band=True)
-    l1 = float((mel(torch.from_numpy(ref)[None]) - mel(torch.from_numpy(est)[None])).abs().mean())
+    ref_t, est_t = torch.from_numpy(ref)[None], torch.from_numpy(est)[None]
+    l1 = {name: float((m(ref_t) - m(est_t)).abs().mean()) for name, m in
+          (("mel_l1", MelSpectrogram(config, full_band=True)), ("mel_l1_input_band", MelSpectrogram(config)))}
     g = math.gcd(config.sampling_rate, 16000)
     r16, e16 = (resample_poly(x, 16000 // g, config.sampling_rate // g) for x in (ref, est))
-    return {"mel_l1": l1, "pesq": float(pesq(16000, r16, e16, "wb")),
+    return {**l1, "pesq": float(pesq(16000, r16, e16, "wb")),
             "stoi": float(stoi(ref, est, config.sampling_rate, extended=False))}
 
 
 def compare(clips, vocoders: dict, config: AudioConfig = AudioConfig()) -> dict[str, dict[str, float]]:
     """Mean scores over `clips` for each `vocoders[name](log_mel (1, n_mels, frames)) -> audio (T,)`."""
     mel = MelSpectrogram(config)
-    totals = {name: {"mel_l1": 0.0, "pesq": 0.0, "stoi": 0.0} for name in vocoders}
+    totals = {name: {} for name in vocoders}
     for clip in clips:
         log_mel = mel(torch.from_numpy(np.asarray(clip, np.float32))[None])
         for name, vocode in vocoders.items():
             for k, v in scores(clip, vocode(log_mel), config).items():
-                totals[name][k] += v / len(clips)
+                totals[name][k] = totals[name].get(k, 0.0) + v / len(clips)
     return totals
