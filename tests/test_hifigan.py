@@ -195,3 +195,4 @@ def test_benchmark_names_a_wrong_official_folder(tmp_path):
         bench.official_generator(str(tmp_path), "v1")
     params, rtf = bench.real_time_factor("small", 0.2, repeats=1)
     assert params == 118_657 and rtf > 0
+    assert bench.real_time_factor("small", 0.2, repeats=1, bf16=True)[1] > 0
