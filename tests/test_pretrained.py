@@ -5,13 +5,16 @@ import pytest
 import torch
 
 from course_utils.handwriting import synthesis
+from course_utils import speech
+from course_utils.hifigan import evaluate
 from course_utils.hifigan import train as vtrain
+from course_utils.hifigan.mel import MelSpectrogram
 
 PRETRAINED = Path(synthesis.pretrained_path()).parent
 MAX_BYTES = 10 * 2**20
 
 
-@pytest.mark.parametrize("name", ["writer", "vocoder_small"])
+@pytest.mark.parametrize("name", ["writer", "vocoder_v3"])
 def test_file_is_small_and_has_a_model_card(name):
     weights, card = PRETRAINED / f"{name}.pt", PRETRAINED / f"{name}.md"
     assert weights.stat().st_size <= MAX_BYTES
@@ -31,9 +34,23 @@ def test_writer_loads_with_weights_only_and_writes():
 
 
 def test_vocoder_loads_with_weights_only_and_vocodes():
-    torch.load(PRETRAINED / "vocoder_small.pt", weights_only=True)
-    G, meta = vtrain.load_vocoder(PRETRAINED / "vocoder_small.pt")
-    assert meta["step"] >= 1000
+    torch.load(PRETRAINED / "vocoder_v3.pt", weights_only=True)
+    G, meta = vtrain.load_vocoder(PRETRAINED / "vocoder_v3.pt")
+    assert meta["step"] >= 1000 and G.num_parameters() == 1_462_273  # the paper's V3
     with torch.inference_mode():
         audio = G(torch.full((1, 80, 8), -5.0))
     assert audio.shape == (1, 1, 8 * 256) and audio.abs().max() <= 1
+
+
+@pytest.mark.skipif(not speech.FILLETS_DIR.is_dir(), reason="needs the Debian speaker: apt-get install fillets-ng-data-cs")
+def test_vocoder_beats_griffin_lim_on_the_full_band_mel_of_held_out_speech():
+    clips = speech.load_speech("fillets", sample_rate=22050)
+    held_out = [c for c in clips["test"] if len(c) > 2 * 22050][:4]
+    G, _ = vtrain.load_vocoder(PRETRAINED / "vocoder_v3.pt")
+    mel = MelSpectrogram()
+    for clip in held_out:
+        log_mel = mel(torch.from_numpy(clip)[None])
+        with torch.inference_mode():
+            ours = evaluate.scores(clip, G(log_mel)[0, 0].numpy())
+        theirs = evaluate.scores(clip, evaluate.griffin_lim(log_mel[0]))
+        assert ours["mel_l1"] < theirs["mel_l1"]

@@ -270,7 +270,7 @@ def main(argv=None) -> None:
                      max_seconds=None if args.minutes is None else 60 * args.minutes)
     checkpoint = args.checkpoint or build_dir() / "checkpoints" / f"hifigan_{args.config}.pt"
     if args.init_generator and not Path(args.init_generator).is_file():
-        parser.error(f"--init-generator {args.init_generator}: no such file (e.g. course_utils/pretrained/vocoder_small.pt).")
+        parser.error(f"--init-generator {args.init_generator}: no such file (e.g. course_utils/pretrained/vocoder_v3.pt).")
     history = train(run, checkpoint, device=device, init_generator=args.init_generator)
     rank = dist.get_rank() if distributed else 0
     if rank == 0:
