@@ -3,6 +3,7 @@ objective measures mel L1 (full-band loss mel, and the 0-8 kHz input band alone)
 16 kHz) and STOI."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -28,6 +29,12 @@ def griffin_lim(log_mel: torch.Tensor, config: AudioConfig = AudioConfig(), n_it
     return np.concatenate([np.zeros(config.hop_size // 2, np.float32), audio])[:log_mel.shape[-1] * config.hop_size]
 
 
+@functools.lru_cache(maxsize=4)
+def _score_mels(config: AudioConfig) -> dict[str, MelSpectrogram]:
+    """The two mels of `scores`, built once per config (each keeps its filterbank), not once per clip."""
+    return {"mel_l1": MelSpectrogram(config, full_band=True), "mel_l1_input_band": MelSpectrogram(config)}
+
+
 def scores(reference: np.ndarray, estimate: np.ndarray, config: AudioConfig = AudioConfig()) -> dict[str, float]:
     """mel L1 (full band: the loss mel), mel L1 of the input band only (`config.fmax`, 8 kHz: the band the
     vocoder is given; Griffin-Lim leaves everything above it empty), PESQ (wide band, both resampled to
@@ -41,8 +48,7 @@ def scores(reference: np.ndarray, estimate: np.ndarray, config: AudioConfig = Au
     if n < config.n_fft:
         raise ValueError(f"clips of {n} samples are too short to score (at least {config.n_fft}).")
     ref_t, est_t = torch.from_numpy(ref)[None], torch.from_numpy(est)[None]
-    l1 = {name: float((m(ref_t) - m(est_t)).abs().mean()) for name, m in
-          (("mel_l1", MelSpectrogram(config, full_band=True)), ("mel_l1_input_band", MelSpectrogram(config)))}
+    l1 = {name: float((m(ref_t) - m(est_t)).abs().mean()) for name, m in _score_mels(config).items()}
     g = math.gcd(config.sampling_rate, 16000)
     r16, e16 = (resample_poly(x, 16000 // g, config.sampling_rate // g) for x in (ref, est))
     return {**l1, "pesq": float(pesq(16000, r16, e16, "wb")),
