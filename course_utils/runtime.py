@@ -55,6 +55,22 @@ def pick(quick: T, full: T, profile: str | None = None) -> T:
     return full if (profile or get_profile()) == "full" else quick
 
 
+def max_steps() -> int | None:
+    """COURSE_MAX_STEPS: a cap on the updates of every training (a smoke test of the code paths), else None."""
+    value = os.environ.get("COURSE_MAX_STEPS", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"COURSE_MAX_STEPS={value!r} is not a positive whole number; unset it or use e.g. 2.")
+    return int(value)
+
+
+def cap_steps(steps: int) -> int:
+    """`steps`, or fewer when COURSE_MAX_STEPS caps every training (for loops written in a notebook)."""
+    cap = max_steps()
+    return steps if cap is None else min(steps, cap)
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a CPU torch.Generator seeded the same way."""
     random.seed(seed)

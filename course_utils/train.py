@@ -17,7 +17,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .runtime import seed_everything
+from .runtime import cap_steps, seed_everything
 
 
 @dataclass
@@ -152,7 +152,7 @@ def fit(
     model_config: Any = None,
     resume: bool = True,
 ) -> History:
-    """Train `model` for `config.steps` updates on `batch_fn(step)`; return the history.
+    """Train `model` for `config.steps` updates (at most COURSE_MAX_STEPS) on `batch_fn(step)`; return the history.
 
     With `checkpoint`, the run saves there every `checkpoint_every` steps (model, optimiser,
     RNG, carried state, history and both configs) and, with `resume`, continues from it.
@@ -200,8 +200,9 @@ def fit(
 
     model.train()
     elapsed = history.seconds[-1] if history.seconds else 0.0
+    steps = cap_steps(config.steps)
     bar = _progress(start, config)
-    for step in range(start, config.steps):
+    for step in range(start, steps):
         if config.max_seconds is not None and elapsed >= config.max_seconds:
             print(f"Stopped at step {step}: the time budget of {config.max_seconds:.0f} s is used up.")
             break
@@ -237,7 +238,7 @@ def fit(
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         done = step + 1
-        if config.valid_every and done % config.valid_every == 0 and done < config.steps:
+        if config.valid_every and done % config.valid_every == 0 and done < steps:
             validate(done)
         if config.checkpoint_every and done % config.checkpoint_every == 0:
             save(done)

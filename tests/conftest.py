@@ -12,3 +12,4 @@ def _isolated_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("COURSE_PROFILE", raising=False)
     monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.delenv("COURSE_MAX_STEPS", raising=False)
