@@ -7,9 +7,12 @@ the batches an uninterrupted one would.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import statistics
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -63,30 +66,72 @@ class History:
 
 
 # ---------------------------------------------------------------- checkpoints
+CHECKSUM_KEY = "checksum"  # SHA-256 of the payload's tensors and numbers, written by save_checkpoint
+
+
+def payload_checksum(payload: dict[str, Any]) -> str:
+    """SHA-256 over every tensor (dtype, shape, bytes) and plain value of `payload`, with its place in it."""
+    digest = hashlib.sha256()
+
+    def walk(where: str, value) -> None:
+        if isinstance(value, torch.Tensor):
+            data = value.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8)
+            digest.update(f"{where}:{value.dtype}:{tuple(value.shape)}:".encode())
+            digest.update(data.numpy().tobytes())
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not (where == "" and key == CHECKSUM_KEY):
+                    walk(f"{where}/{key!r}", item)
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                walk(f"{where}[{i}]", item)
+        elif value is None or isinstance(value, (bool, int, float, str)):
+            digest.update(f"{where}={value!r};".encode())
+        else:
+            digest.update(f"{where}:{type(value).__name__};".encode())
+
+    walk("", payload)
+    return digest.hexdigest()
+
+
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write `payload` with torch.save to a temporary file, then rename it: never half-written."""
+    """Write `payload` and its checksum with torch.save to a temporary file of its own in the same
+    folder, then rename it: a reader never sees a half-written file, and two writers never share one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    payload = {**payload, CHECKSUM_KEY: payload_checksum(payload)}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint without executing code (``weights_only=True``), with a clear error."""
+    """Load a checkpoint without executing code (``weights_only=True``), verify its checksum (files
+    written before checksums existed have none and load as they are), with a clear error."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"No checkpoint at {path}. Train the model first, or check the path.")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): the run that wrote it was cut off, or the disk was "
+                              "full. Delete it and train again.")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # a corrupt file can fail anywhere in the unpickler
+        first_line = (str(err).splitlines() or [""])[0][:200]
         raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:200]}). "
+            f"{path} is not a readable checkpoint ({type(err).__name__}: {first_line}). "
             "It may be truncated or not a course checkpoint: delete it and train again."
         ) from err
     if not isinstance(payload, dict) or "model" not in payload:
         raise CheckpointError(f"{path} holds no 'model' entry: it is not a course checkpoint.")
+    if CHECKSUM_KEY in payload and payload[CHECKSUM_KEY] != payload_checksum(payload):
+        raise CheckpointError(f"{path} is damaged: its weights do not match the checksum written with them "
+                              "(a disk or copy error). Delete it and train again, or copy it again from its source.")
     return payload
 
 
@@ -98,9 +143,10 @@ def _rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
+    # RNG states must be CPU ByteTensors, wherever map_location put the checkpoint's tensors
+    torch.set_rng_state(state["torch"].to("cpu", torch.uint8))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.to("cpu", torch.uint8) for s in state["cuda"]])
 
 
 def _detach(state):
@@ -142,6 +188,42 @@ class KeepBest:
 
 
 # ---------------------------------------------------------------- the loop
+# A loss this many times max(|running median|, 1) above its running median has exploded, even while
+# finite (a learning rate far too high); the median is over the last RECENT_LOSSES steps.
+EXPLOSION_FACTOR = 1e3
+RECENT_LOSSES = 50
+# Settings a checkpoint's state depends on: the optimiser's moments and the carried state have no
+# meaning under other values. The others (lr, clipping, steps ...) may change between runs.
+RESUME_SETTINGS = ("optimizer", "carry_state")
+
+
+def _check_resumable(checkpoint, saved: dict, config: TrainConfig, model_config: Any) -> list[str]:
+    """Refuse a checkpoint of another model or optimiser; -> the other settings that changed."""
+    wanted = asdict(model_config) if model_config is not None else None
+    if saved.get("model_config") != wanted:
+        raise CheckpointError(
+            f"{checkpoint} was written for the model {saved.get('model_config')}, not {wanted}. "
+            "Delete it, pass another checkpoint path, or resume=False to start afresh."
+        )
+    before, now = saved.get("train_config") or {}, asdict(config)  # files from before train_config: no check
+    clash = [f"{k}={before[k]!r} (now {now[k]!r})" for k in RESUME_SETTINGS if k in before and before[k] != now[k]]
+    if clash:
+        raise CheckpointError(
+            f"{checkpoint} was trained with {', '.join(clash)}; its state cannot continue under the new setting. "
+            f"Set it back to resume, or start afresh with resume=False (or delete the file)."
+        )
+    return [f"{k} {before[k]!r} -> {now[k]!r}" for k in ("lr", "weight_decay", "lr_decay", "lr_decay_every", "clip_norm")
+            if k in before and before[k] != now[k]]
+
+
+def _to_device(state, device):
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.to(device)
+    return type(state)(_to_device(s, device) for s in state)
+
+
 def fit(
     model: nn.Module,
     batch_fn: Callable[[int], tuple],
@@ -152,46 +234,64 @@ def fit(
     model_config: Any = None,
     resume: bool = True,
 ) -> History:
-    """Train `model` for `config.steps` updates (at most COURSE_MAX_STEPS) on `batch_fn(step)`; return the history.
+    """Train `model` for `config.steps` updates on `batch_fn(step)`; return the history.
 
     With `checkpoint`, the run saves there every `checkpoint_every` steps (model, optimiser,
-    RNG, carried state, history and both configs) and, with `resume`, continues from it.
+    RNG, carried state, history and both configs) and, with `resume`, continues from it. A
+    checkpoint is written only once the next step's loss shows its weights are sound, so after
+    a divergence the file holds the last good state.
     """
     device = next(model.parameters()).device
     optimizer = make_optimizer(model.parameters(), config)
-    history, start, state = History(), 0, None
+    history, start, state, good_step = History(), 0, None, None
     seed_everything(config.seed)
     if checkpoint is not None and resume and Path(checkpoint).is_file():
         saved = load_checkpoint(checkpoint, map_location=device)
-        wanted = asdict(model_config) if model_config is not None else None
-        if saved.get("model_config") != wanted:
-            raise CheckpointError(
-                f"{checkpoint} was written for the model {saved.get('model_config')}, not {wanted}. "
-                "Delete it, pass another checkpoint path, or resume=False to start afresh."
-            )
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
+        changed = _check_resumable(checkpoint, saved, config, model_config)
+        try:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+        except (KeyError, ValueError, RuntimeError) as err:
+            raise CheckpointError(f"{checkpoint} does not fit this model or optimiser ({type(err).__name__}: "
+                                  f"{(str(err).splitlines() or [''])[0][:200]}). Delete it, or resume=False.") from err
         history = History(**saved["history"])
-        start = saved["step"]
-        state = saved.get("carried_state")
+        start = good_step = saved["step"]
+        state = _to_device(saved.get("carried_state"), device)
         _set_rng_state(saved["rng"])
-        print(f"Resumed from {checkpoint} at step {start}.")
+        print(f"Resumed from {checkpoint} at step {start}"
+              + (f" (changed since: {', '.join(changed)})." if changed else "."))
 
-    def save(step: int) -> None:
+    def save(step: int, rng: dict[str, Any]) -> None:
+        nonlocal good_step
         if checkpoint is None:
             return
+        bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            diverged(f"the weights {bad[:3]} became NaN or infinite at step {step}")
         save_checkpoint(checkpoint, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-            "history": asdict(history), "rng": _rng_state(), "carried_state": state,
+            "history": asdict(history), "rng": rng, "carried_state": state,
             "train_config": asdict(config),
             "model_config": asdict(model_config) if model_config is not None else None,
         })
+        good_step = step
+
+    def diverged(what: str) -> None:
+        if good_step is not None and Path(checkpoint).is_file():
+            last = f"the last good checkpoint is {checkpoint} (step {good_step}), and a re-run resumes from it"
+        else:
+            last = "no checkpoint was written before it"
+        raise TrainingDiverged(f"{what}; {last}. Lower the learning rate (TrainConfig.lr) or the gradient "
+                               "clipping threshold (clip_norm) and try again; after changing lr a re-run resumes.")
 
     def validate(step: int) -> None:
         if valid_fn is None:
             return
         model.eval()
-        with torch.no_grad():
+        # validation draws from its own seeded random state: the training's stays as it was, so a
+        # resumed run equals an uninterrupted one whatever valid_fn samples
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
+            torch.manual_seed(config.seed * 1_000_003 + step)
             metrics = {k: float(v) for k, v in valid_fn(model).items()}
         model.train()
         history.valid_step.append(step)
@@ -200,9 +300,9 @@ def fit(
 
     model.train()
     elapsed = history.seconds[-1] if history.seconds else 0.0
-    steps = cap_steps(config.steps)
+    pending = None  # (step, RNG state) of a checkpoint that waits for the next loss to vouch for it
     bar = _progress(start, config)
-    for step in range(start, steps):
+    for step in range(start, config.steps):
         if config.max_seconds is not None and elapsed >= config.max_seconds:
             print(f"Stopped at step {step}: the time budget of {config.max_seconds:.0f} s is used up.")
             break
@@ -215,12 +315,17 @@ def fit(
             _, loss, new_state = model(*batch, state=state)
         else:
             _, loss = model(*batch)[:2]
-        if not torch.isfinite(loss):
-            last = f"the last good checkpoint is {checkpoint}" if checkpoint else "no checkpoint was written"
-            raise TrainingDiverged(
-                f"The loss became {loss.item()} at step {step}; {last}. "
-                "Lower the learning rate or the gradient clipping threshold and try again."
-            )
+        value = loss.item()
+        if not math.isfinite(value):
+            diverged(f"The loss became {value} at step {step}")
+        recent = history.loss[-RECENT_LOSSES:]
+        if recent:
+            median = statistics.median(recent)
+            if value > median + EXPLOSION_FACTOR * max(abs(median), 1.0):
+                diverged(f"The loss exploded to {value:.3g} at step {step} (running median {median:.3g})")
+        if pending is not None:  # this finite, sane loss was computed with the pending step's weights
+            save(*pending)
+            pending = None
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         max_norm = config.clip_norm if config.clip_norm is not None else math.inf
@@ -230,24 +335,24 @@ def fit(
             state = _detach(new_state)
         elapsed += time.perf_counter() - tick
         history.step.append(step + 1)
-        history.loss.append(loss.item())
+        history.loss.append(value)
         history.grad_norm.append(grad_norm)
         history.lr.append(lr)
         history.seconds.append(elapsed)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+            bar.set_postfix(loss=f"{value:.3f}", refresh=False)
         done = step + 1
-        if config.valid_every and done % config.valid_every == 0 and done < steps:
+        if config.valid_every and done % config.valid_every == 0 and done < config.steps:
             validate(done)
         if config.checkpoint_every and done % config.checkpoint_every == 0:
-            save(done)
+            pending = (done, _rng_state())
     if bar is not None:
         bar.close()
     done = history.step[-1] if history.step else start
     if not history.valid_step or history.valid_step[-1] != done:
         validate(done)
-    save(done)
+    save(done, _rng_state())
     return history
 
 

@@ -162,3 +162,136 @@ def test_keep_best_restores_the_best_validated_weights():
     assert model.weight.item() == 1.0 and keeper.best == 1.0
     with pytest.raises(RuntimeError, match="nothing to restore"):
         KeepBest(lambda m: {"nll": 0.0}, "nll").restore(model)
+
+
+# ---------------------------------------------------------------- what careless use and damaged files do
+def test_a_checkpoint_with_flipped_bytes_is_refused_and_an_old_one_without_checksum_loads(tmp_path):
+    ckpt = tmp_path / "c.pt"
+    save_checkpoint(ckpt, {"model": {"w": torch.linspace(0, 1, 100_000)}, "step": 3})
+    data = bytearray(ckpt.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 16] = bytes(b ^ 0xFF for b in data[middle:middle + 16])
+    ckpt.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="damaged: its weights do not match the checksum"):
+        load_checkpoint(ckpt)
+    old = tmp_path / "old.pt"
+    torch.save({"model": {"w": torch.ones(3)}}, old)  # written before checksums existed
+    assert torch.equal(load_checkpoint(old)["model"]["w"], torch.ones(3))
+
+
+def test_a_zero_byte_checkpoint_says_it_is_empty_everywhere_it_is_read(tmp_path):
+    from course_utils.handwriting.synthesis import load_writer
+    from course_utils.hifigan.train import load_vocoder
+
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    for read in (load_checkpoint, load_writer, load_vocoder,
+                 lambda p: fit(TinyRegressor(), regression_batches, config(), checkpoint=p)):
+        with pytest.raises(CheckpointError, match=r"empty \(0 bytes\).*Delete it"):
+            read(empty)
+
+
+def test_two_processes_saving_the_same_checkpoint_both_succeed(tmp_path):
+    import subprocess
+    import sys
+
+    ckpt = tmp_path / "shared.pt"
+    script = ("import sys, torch\nfrom course_utils.train import save_checkpoint\n"
+              "for i in range(40):\n    save_checkpoint(sys.argv[1], {'model': {'w': torch.full((1000,), float(i))}})\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(ckpt)], stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert load_checkpoint(ckpt)["model"]["w"][0] == 39.0
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.pt"]  # no temporary file left behind
+
+
+def test_a_huge_learning_rate_leaves_only_finite_checkpoints_and_names_only_written_files(tmp_path):
+    huge = dict(lr=1e3, optimizer="sgd", clip_norm=None, valid_every=0)
+    early = tmp_path / "early.pt"  # the blow-up comes before the first save
+    with pytest.raises(TrainingDiverged, match="no checkpoint was written") as info:
+        fit(TinyRegressor(), regression_batches, config(**huge, checkpoint_every=100), checkpoint=early)
+    assert str(early) not in str(info.value) and not early.exists()
+
+    for lr in (1e3, 50.0, 2.0):
+        ckpt = tmp_path / f"run{lr}.pt"
+        torch.manual_seed(0)
+        try:
+            fit(TinyRegressor(), regression_batches, config(**{**huge, "lr": lr}, steps=300, checkpoint_every=1),
+                checkpoint=ckpt)
+        except TrainingDiverged as err:
+            assert ("last good checkpoint" in str(err)) == ckpt.exists()
+        if ckpt.exists():
+            weights = load_checkpoint(ckpt)["model"]
+            assert all(torch.isfinite(w).all() and w.abs().max() < 1e6 for w in weights.values())
+
+
+def test_a_loss_that_explodes_while_finite_stops_the_run(tmp_path):
+    class Spiking(TinyRegressor):
+        step = 0
+
+        def forward(self, x, y):
+            out, loss = super().forward(x, y)
+            Spiking.step += 1
+            return out, loss * (1e6 if Spiking.step == 25 else 1.0)
+
+    ckpt = tmp_path / "run.pt"
+    with pytest.raises(TrainingDiverged, match="exploded to .* at step 24") as info:
+        fit(Spiking(), regression_batches, config(steps=40), checkpoint=ckpt)
+    assert "last good checkpoint" in str(info.value) and load_checkpoint(ckpt)["step"] == 20
+
+
+def test_resume_is_exact_when_validation_samples_from_the_global_random_state(tmp_path):
+    def valid_fn(model):  # draws without a generator, as a careless sampler does
+        return {"draw": torch.rand(()).item()}
+
+    torch.manual_seed(0)
+    straight = TinyRegressor()
+    init = {k: v.clone() for k, v in straight.state_dict().items()}
+    hist_a = fit(straight, regression_batches, config(steps=25), valid_fn=valid_fn)
+    ckpt = tmp_path / "run.pt"
+    first = TinyRegressor()
+    first.load_state_dict(init)
+    fit(first, regression_batches, config(steps=15), valid_fn=valid_fn, checkpoint=ckpt)  # validates at 15 too
+    hist_b = fit(TinyRegressor(), regression_batches, config(steps=25), valid_fn=valid_fn, checkpoint=ckpt)
+    assert hist_b.loss == hist_a.loss
+    assert [v for s, v in zip(hist_b.valid_step, hist_b.valid) if s != 15] == hist_a.valid
+
+
+def test_resuming_with_another_optimizer_is_refused_and_a_new_lr_is_reported(tmp_path, capsys):
+    ckpt = tmp_path / "run.pt"
+    fit(TinyRegressor(), regression_batches, config(steps=5), checkpoint=ckpt)
+    with pytest.raises(CheckpointError, match="optimizer='adam' \\(now 'sgd'\\).*resume=False"):
+        fit(TinyRegressor(), regression_batches, config(steps=10, optimizer="sgd"), checkpoint=ckpt)
+    capsys.readouterr()
+    hist = fit(TinyRegressor(), regression_batches, config(steps=10, lr=1e-3), checkpoint=ckpt)
+    out = capsys.readouterr().out
+    assert "Resumed" in out and "lr 0.01 -> 0.001" in out and hist.step[-1] == 10
+
+
+def test_resume_restores_rng_states_that_map_location_moved(tmp_path, monkeypatch):
+    """On a GPU, map_location=device moves the saved RNG ByteTensors there; torch.set_rng_state then
+    refuses them. Simulated here by handing them back as another type than a CPU ByteTensor."""
+    import course_utils.train as train
+
+    ckpt = tmp_path / "run.pt"
+    torch.manual_seed(0)
+    init = TinyRegressor().state_dict()
+    straight = TinyRegressor()
+    straight.load_state_dict(init)
+    hist_a = fit(straight, regression_batches, config(steps=20))
+    first = TinyRegressor()
+    first.load_state_dict(init)
+    fit(first, regression_batches, config(steps=10), checkpoint=ckpt)
+
+    real_load = train.load_checkpoint
+
+    def load_moved(path, map_location="cpu"):
+        saved = real_load(path, map_location=map_location)
+        saved["rng"] = {k: v.to(torch.int64) if isinstance(v, torch.Tensor) else [s.to(torch.int64) for s in v]
+                        for k, v in saved["rng"].items()}
+        return saved
+
+    monkeypatch.setattr(train, "load_checkpoint", load_moved)
+    hist_b = fit(TinyRegressor(), regression_batches, config(steps=20), checkpoint=ckpt)
+    assert hist_b.loss == hist_a.loss
