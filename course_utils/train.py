@@ -234,7 +234,7 @@ def fit(
     model_config: Any = None,
     resume: bool = True,
 ) -> History:
-    """Train `model` for `config.steps` updates on `batch_fn(step)`; return the history.
+    """Train `model` for `config.steps` updates (at most COURSE_MAX_STEPS) on `batch_fn(step)`; return the history.
 
     With `checkpoint`, the run saves there every `checkpoint_every` steps (model, optimiser,
     RNG, carried state, history and both configs) and, with `resume`, continues from it. A
@@ -301,8 +301,9 @@ def fit(
     model.train()
     elapsed = history.seconds[-1] if history.seconds else 0.0
     pending = None  # (step, RNG state) of a checkpoint that waits for the next loss to vouch for it
+    steps = cap_steps(config.steps)
     bar = _progress(start, config)
-    for step in range(start, config.steps):
+    for step in range(start, steps):
         if config.max_seconds is not None and elapsed >= config.max_seconds:
             print(f"Stopped at step {step}: the time budget of {config.max_seconds:.0f} s is used up.")
             break
@@ -343,7 +344,7 @@ def fit(
             bar.update(1)
             bar.set_postfix(loss=f"{value:.3f}", refresh=False)
         done = step + 1
-        if config.valid_every and done % config.valid_every == 0 and done < config.steps:
+        if config.valid_every and done % config.valid_every == 0 and done < steps:
             validate(done)
         if config.checkpoint_every and done % config.checkpoint_every == 0:
             pending = (done, _rng_state())
