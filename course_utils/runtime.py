@@ -71,6 +71,14 @@ def cap_steps(steps: int) -> int:
     return steps if cap is None else min(steps, cap)
 
 
+def training_capped() -> bool:
+    """True (and says so) when COURSE_MAX_STEPS cut training short: a notebook then skips its learning checks."""
+    cap = max_steps()
+    if cap is not None:
+        print(f"COURSE_MAX_STEPS={cap} cut the training short: the checks that the model learned are skipped.")
+    return cap is not None
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a CPU torch.Generator seeded the same way."""
     random.seed(seed)

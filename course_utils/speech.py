@@ -3,7 +3,8 @@ raw-speech task of Chung et al. (2014): read 20 samples, predict the next 10 wit
 
 Sources, each read as {name: mono float32 clip in [-1, 1]} at the asked sample rate:
 - 'fillets' (the default): one male speaker, the Czech voice of the big fish in the game Fish Fillets NG,
-  643 clips `*-v-*.ogg`, 37 minutes at 22.05 kHz, from the Debian package `fillets-ng-data-cs`;
+  643 clips `*-v-*.ogg`, 37 minutes at 22.05 kHz, from the Debian package `fillets-ng-data-cs`, installed
+  or unpacked into the data cache without root by `python -m course_utils.speech --fetch` (what `make` runs);
 - any folder of .wav/.flac/.ogg files: a path, or `COURSE_SPEECH_DIR` when no source is given;
 - LJSpeech 1.1: 'ljspeech:<folder>', or a folder that holds `metadata.csv` and `wavs/`.
 Clips are held out by a stable hash of their name, so every notebook holds out the same ones.
@@ -13,6 +14,10 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -26,7 +31,9 @@ from .runtime import data_dir
 from .text import DatasetNotFoundError
 from .train import TrainConfig
 
-FILLETS_DIR = Path("/usr/share/games/fillets-ng/sound")
+FILLETS_PACKAGE = "fillets-ng-data-cs"
+FILLETS_IN_PACKAGE = "usr/share/games/fillets-ng/sound"  # the clips' folder inside the package
+FILLETS_DIR = Path("/") / FILLETS_IN_PACKAGE  # where the installed package puts them
 SPEECH_ENV = "COURSE_SPEECH_DIR"
 LJSPEECH_URL = "https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -36,7 +43,8 @@ CACHE_VERSION = 2  # bump when the decoded clips change (resampler, names, file 
 # and it keeps the density finite in float32 whatever the network emits.
 MIN_LOG_SIGMA = -7.0
 HOW_TO_GET = (f"Install the course's speech with `sudo apt-get install --no-install-recommends fillets-ng-data-cs` "
-              f"(Debian/Ubuntu, 39 MB), or set {SPEECH_ENV} to a folder of .wav/.flac/.ogg files, or download "
+              f"(Debian/Ubuntu, 39 MB; without root: `python -m course_utils.speech --fetch` unpacks it into the "
+              f"data cache), or set {SPEECH_ENV} to a folder of .wav/.flac/.ogg files, or download "
               f"LJSpeech ({LJSPEECH_URL}), unpack it and use source='ljspeech:<folder>'.")
 
 
@@ -81,9 +89,11 @@ def speech_files(source: str | os.PathLike | None = None, *, limit: int | None =
         source = os.environ.get(SPEECH_ENV, "").strip() or "fillets"
     source = str(source)
     if source == "fillets":
-        files = sorted(FILLETS_DIR.rglob("*-v-*.ogg")) if FILLETS_DIR.is_dir() else []
+        folders = fillets_dirs()
+        files = next((found for found in (sorted(d.rglob("*-v-*.ogg")) for d in folders if d.is_dir()) if found), [])
         if not files:
-            raise DatasetNotFoundError(f"No speech in {FILLETS_DIR} (no *-v-*.ogg files). {HOW_TO_GET}")
+            raise DatasetNotFoundError(f"No speech in {' or '.join(map(str, folders))} (no *-v-*.ogg files). "
+                                       f"{HOW_TO_GET}")
         named = {f.name: f for f in files}  # the names are unique across the game's levels
     elif source.startswith("ljspeech:") or (Path(source) / "metadata.csv").is_file():
         source = source if source.startswith("ljspeech:") else f"ljspeech:{source}"
@@ -101,6 +111,39 @@ def speech_files(source: str | os.PathLike | None = None, *, limit: int | None =
             raise ValueError(f"limit must be None or a count >= 1, got {limit}.")
         named = dict(list(named.items())[:limit])
     return source, named
+
+
+def fillets_dirs() -> tuple[Path, Path]:
+    """Where the Debian speaker may be: the installed package, then the copy `fetch_fillets` unpacked."""
+    return FILLETS_DIR, data_dir() / FILLETS_PACKAGE / FILLETS_IN_PACKAGE
+
+
+def fetch_fillets(dest: str | os.PathLike | None = None) -> Path:
+    """Download the Debian speaker with `apt-get download` and unpack it with `dpkg -x` into `dest`
+    (default: `runtime.data_dir() / "fillets-ng-data-cs"`); needs apt, not root. Returns the clips' folder."""
+    dest = Path(dest) if dest is not None else data_dir() / FILLETS_PACKAGE
+    if not (shutil.which("apt-get") and shutil.which("dpkg")):
+        raise DatasetNotFoundError(f"apt-get and dpkg are not on this machine, so {FILLETS_PACKAGE} cannot be "
+                                   f"fetched here. {HOW_TO_GET}")
+    with tempfile.TemporaryDirectory(prefix="fillets-") as tmp:
+        done = _apt_download(tmp)
+        if done.returncode != 0 and os.geteuid() == 0:  # empty package lists (a fresh image): root may refresh them
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+            done = _apt_download(tmp)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise DatasetNotFoundError(f"`apt-get download {FILLETS_PACKAGE}` failed ({last}). If apt's package "
+                                       f"lists are empty, run `sudo apt-get update` first. {HOW_TO_GET}")
+        unpacked = Path(tmp) / "unpacked"  # dpkg -x into a temporary folder, then one rename: never half there
+        subprocess.run(["dpkg", "-x", str(next(Path(tmp).glob("*.deb"))), str(unpacked)], check=True)
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(unpacked), str(dest))
+    return dest / FILLETS_IN_PACKAGE
+
+
+def _apt_download(folder: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["apt-get", "download", "-q", FILLETS_PACKAGE], cwd=folder, capture_output=True, text=True)
 
 
 def _ljspeech_files(root: Path) -> dict[str, Path]:
@@ -413,3 +456,32 @@ def run_settings(profile: str) -> SpeechRun:
         return SpeechRun(budget=169_100, train=TrainConfig(steps=20_000, lr=1e-3, optimizer="rmsprop", clip_norm=1.0,
                                                            valid_every=1000, checkpoint_every=1000), seq_len=200)
     raise ValueError(f"profile={profile!r} is not a profile; use 'quick' or 'full'.")
+
+
+# ---------------------------------------------------------------- the command make runs before the notebooks
+def main() -> int:
+    """`python -m course_utils.speech --fetch`: say where the speech is, or fetch the Debian speaker."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Find the course's speech, or fetch the Debian speaker (no root).")
+    parser.add_argument("--fetch", action="store_true", help="where no speech is found and apt exists, fetch it")
+    args = parser.parse_args()
+    try:
+        source, files = speech_files()
+        print(f"speech: {len(files)} clips ({source}) under {os.path.commonpath(list(files.values()))}")
+        return 0
+    except DatasetNotFoundError as err:
+        if not args.fetch or os.environ.get(SPEECH_ENV, "").strip():  # a folder of one's own is not fetched
+            print(err)
+            return 1
+    if not shutil.which("apt-get"):  # macOS and others: say how, and let the other notebooks run
+        print(f"speech: not found and no apt-get here; notebooks 04 and 05 need it. {HOW_TO_GET}")
+        return 0
+    print(f"speech: fetching {FILLETS_PACKAGE} (39 MB) into {data_dir() / FILLETS_PACKAGE}")
+    folder = fetch_fillets()
+    print(f"speech: {len(speech_files()[1])} clips in {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,5 @@
-"""Write the repository URL of course_utils.runtime into every notebook's Colab badge and set-up cell.
+"""Write the repository URL of course_utils.runtime into every notebook's Colab badge and set-up cell
+(which on Colab also installs the speech of the notebooks that use course_utils.speech).
 
     python scripts/sync_notebooks.py          # rewrite the notebooks in place
     python scripts/sync_notebooks.py --check  # exit 1 if a notebook is out of date
@@ -17,20 +18,34 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-
 COLAB = REPO_URL.replace("https://github.com/", "https://colab.research.google.com/github/")
 
 
-def expected(name: str) -> tuple[str, str]:
+SPEECH = "fillets-ng-data-cs"  # the Debian/Ubuntu package of course_utils.speech's default speaker
+
+
+def expected(name: str, uses_speech: bool = False) -> tuple[str, str]:
+    """The badge and the set-up cell of notebook `name`; with `uses_speech`, the set-up also installs the speech."""
     badge = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
              f"({COLAB}/blob/main/notebooks/{name}.ipynb)")
-    setup = ("# Set-up: on Colab, install the course package (keeping Colab's torch); elsewhere nothing happens.\n"
-             "import sys\n"
-             'if "google.colab" in sys.modules:\n'
-             f'    !pip install -q "seqgen-course @ git+{REPO_URL}"')
-    return badge, setup
+    if not uses_speech:
+        return badge, ("# Set-up: on Colab, install the course package (keeping Colab's torch); elsewhere nothing "
+                       "happens.\n"
+                       "import sys\n"
+                       'if "google.colab" in sys.modules:\n'
+                       f'    !pip install -q "seqgen-course @ git+{REPO_URL}"')
+    install = f"apt-get install -y -qq --no-install-recommends {SPEECH} > /dev/null"
+    return badge, ("# Set-up: on Colab, install the course package (keeping Colab's torch) and this notebook's speech,\n"
+                   f"# the Debian/Ubuntu package {SPEECH} (39 MB, with apt-get as Colab allows); elsewhere nothing\n"
+                   "# happens (`make` fetches the speech; see the README).\n"
+                   "import sys\n"
+                   'if "google.colab" in sys.modules:\n'
+                   f'    !pip install -q "seqgen-course @ git+{REPO_URL}"\n'
+                   f"    !{install} || (apt-get update -qq && {install})")
 
 
 def sync(path: Path, write: bool = True) -> bool:
     """Bring one notebook up to date (or only look, with write=False); True if it was out of date."""
     nb = nbformat.read(path, as_version=4)
-    badge, setup = expected(path.stem)
+    code = "\n".join(c.source for c in nb.cells[2:] if c.cell_type == "code")
+    badge, setup = expected(path.stem, uses_speech="speech." in code)
     first, second = nb.cells[0], nb.cells[1]
     new_first = re.sub(r"^\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)", lambda _: badge, first.source)
     if not new_first.startswith(badge):

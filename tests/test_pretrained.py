@@ -54,3 +54,14 @@ def test_vocoder_beats_griffin_lim_on_the_full_band_mel_of_held_out_speech():
             ours = evaluate.scores(clip, G(log_mel)[0, 0].numpy())
         theirs = evaluate.scores(clip, evaluate.griffin_lim(log_mel[0]))
         assert ours["mel_l1"] < theirs["mel_l1"]
+
+
+def test_shipped_files_are_found_through_the_package_from_any_folder(tmp_path, monkeypatch):
+    from course_utils import pretrained
+
+    monkeypatch.chdir(tmp_path)  # as on Colab: an empty working folder, no checkout around it
+    for name in ("writer.pt", "writer.md", "vocoder_v3.pt", "vocoder_v3.md"):
+        assert pretrained.path(name).is_file()
+    assert pretrained.path("writer.pt") == synthesis.pretrained_path()
+    with pytest.raises(FileNotFoundError, match="ships no 'vocoder_v9.pt'; it ships .*'vocoder_v3.pt'"):
+        pretrained.path("vocoder_v9.pt")

@@ -1,4 +1,5 @@
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -271,3 +272,22 @@ def test_the_debian_speaker():
     audio = speech.read_audio(path, 16000)
     assert abs(len(audio) - info.frames * 16000 / 22050) <= 1
     assert 0.3 < np.abs(audio).max() <= 1.0 and 0.03 < audio.std() < 0.3
+
+
+@pytest.mark.skipif(shutil.which("apt-get") is None, reason="needs apt-get (Debian/Ubuntu)")
+def test_fetch_unpacks_the_debian_speaker_into_the_data_cache_and_the_reader_finds_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(speech, "FILLETS_DIR", tmp_path / "not-installed")
+    monkeypatch.delenv(speech.SPEECH_ENV, raising=False)
+    folder = speech.fetch_fillets()  # apt-get download + dpkg -x into COURSE_DATA_DIR (a temporary folder here)
+    assert folder == speech.fillets_dirs()[1] and folder.is_relative_to(tmp_path)
+    source, files = speech.speech_files()
+    assert source == "fillets" and len(files) == 643
+    assert all(p.is_relative_to(folder) for p in files.values())
+    assert len(speech.read_audio(files["vit-v-proc.ogg"], 16000)) > 16000
+
+
+def test_fetch_without_apt_says_how_to_get_the_speech(monkeypatch):
+    monkeypatch.setattr(speech.shutil, "which", lambda name: None)
+    with pytest.raises(DatasetNotFoundError, match="apt-get and dpkg are not on this machine") as err:
+        speech.fetch_fillets()
+    assert "COURSE_SPEECH_DIR" in str(err.value)

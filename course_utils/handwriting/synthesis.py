@@ -400,9 +400,9 @@ PRETRAINED = "writer.pt"  # in course_utils/pretrained/, with writer.md (the mod
 
 
 def pretrained_path():
-    from pathlib import Path
+    from .. import pretrained
 
-    return Path(__file__).resolve().parent.parent / "pretrained" / PRETRAINED
+    return pretrained.path(PRETRAINED)
 
 
 def export_writer(model: HandwritingSynthesizer, scale, path, *, metadata: dict | None = None):
