@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
+import os
 import sys
+import time
+import uuid
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from .runtime import build_dir, get_profile
@@ -36,12 +42,70 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _number(name: str, what: str, value) -> float:
+    """A finite Python float from an int, float or NumPy number; anything else is refused with a message."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        hint = " (a tensor: pass loss.item())" if hasattr(value, "item") else ""
+        raise TypeError(f"record({name!r}, ...) needs a number for {what}, got {type(value).__name__}: {value!r}{hint}.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"record({name!r}, ...) got {value} for {what}: a result must be a finite number (JSON has "
+                         "no NaN or infinity). Check the computation that produced it (a diverged run?).")
+    return value
+
+
+@contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock on `path`.lock: one process at a time reads, changes and writes `path`."""
+    with open(path.with_name(path.name + ".lock"), "a+b") as lock:
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            import msvcrt
+
+            lock.seek(0)
+            while True:
+                try:
+                    msvcrt.locking(lock.fileno(), msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:  # LK_LOCK gives up after 10 s; keep waiting
+                    pass
+            try:
+                yield
+            finally:
+                lock.seek(0)
+                msvcrt.locking(lock.fileno(), msvcrt.LK_UNLCK, 1)
+        else:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+class DamagedResultsError(ValueError):
+    """A results file that is not a JSON object of records (e.g. two writes spliced together)."""
+
+
+def _read_records(path: Path) -> dict:
+    """The records of one results file, or DamagedResultsError saying what is wrong with it."""
+    try:
+        records = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DamagedResultsError(f"{path} is not valid JSON ({err})") from err
+    if not (isinstance(records, dict) and all(isinstance(r, dict) and "value" in r for r in records.values())):
+        raise DamagedResultsError(f"{path} does not hold results records")
+    return records
+
+
 def record(name: str, value: float, *, paper: float | None = None, source: str | None = None,
            unit: str | None = None, note: str | None = None) -> None:
-    """Print one RESULT line and store the record in build/results/<notebook>.json."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"record({name!r}, ...) needs a number, got {type(value).__name__}: {value!r}.")
-    entry = {"name": name, "value": float(value), "paper": paper, "source": source, "unit": unit, "note": note,
+    """Print one RESULT line and store the record in build/results/<notebook>.json.
+
+    Safe when several processes record at once (a lock); a damaged file is set aside, not lost."""
+    value = _number(name, "the value", value)
+    paper = None if paper is None else _number(name, "paper", paper)
+    entry = {"name": name, "value": value, "paper": paper, "source": source, "unit": unit, "note": note,
              "profile": get_profile()}
     line = f"RESULT {name}={_fmt(float(value))}"
     if paper is not None:
@@ -50,17 +114,34 @@ def record(name: str, value: float, *, paper: float | None = None, source: str |
         line += f' source="{source}"'
     print(line)
     path = results_dir() / f"{_notebook['name']}.json"
-    records = json.loads(path.read_text()) if path.exists() else {}
-    records[name] = entry
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(records, indent=2))
-    tmp.replace(path)
+    with _locked(path):
+        try:
+            records = _read_records(path) if path.exists() else {}
+        except DamagedResultsError as err:
+            kept = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(path, kept)
+            warnings.warn(f"{err}: set aside as {kept.name} (nothing is deleted); a new file starts with this record.",
+                          stacklevel=2)
+            records = {}
+        records[name] = entry
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            tmp.write_text(json.dumps(records, indent=2, allow_nan=False))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def load_all(folder: Path | None = None) -> dict[str, dict[str, dict]]:
     """Every notebook's records: {notebook: {name: record}}."""
     folder = folder or results_dir()
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+    out = {}
+    for path in sorted(folder.glob("*.json")):
+        try:
+            out[path.stem] = _read_records(path)
+        except DamagedResultsError as err:
+            warnings.warn(f"{err}: left out. Delete it, or re-run its notebook, which sets it aside.", stacklevel=2)
+    return out
 
 
 def table(folder: Path | None = None) -> str:

@@ -55,3 +55,49 @@ def test_command_line_modules_define_everything_before_running_main():
         body = ast.parse(path.read_text()).body
         guards = [i for i, node in enumerate(body) if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)]
         assert guards == [len(body) - 1], f"{path.name}: the __main__ block must be the last statement"
+
+
+def test_two_processes_recording_at_once_lose_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom course_utils import results\nresults.set_notebook('shared')\n"
+              "for i in range(200):\n    results.record(f'{sys.argv[1]}_{i}', i)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script, who], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True) for who in ("a", "b")]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    folder = runtime.build_dir() / "results"
+    saved = json.loads((folder / "shared.json").read_text())
+    assert sorted(saved) == sorted(f"{who}_{i}" for who in "ab" for i in range(200))
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_damaged_results_file_is_set_aside_with_a_message_and_the_table_still_prints(capsys):
+    results.set_notebook("01_text_prediction")
+    folder = results.results_dir()
+    (folder / "01_text_prediction.json").write_text('{"a": {"value": 1}}{"b": 2}')  # two documents spliced
+    (folder / "02_other.json").write_text('{"x": {"name": "x", "value": 2.5, "paper": null}}')
+    with pytest.warns(UserWarning, match="01_text_prediction.json is not valid JSON.*left out. Delete it"):
+        assert "2.5" in results.table() and "01_text_prediction" not in results.table()
+    with pytest.warns(UserWarning, match="not valid JSON.*set aside as 01_text_prediction.json.damaged-"):
+        results.record("ptb_test_bpc", 1.5)
+    assert json.loads((folder / "01_text_prediction.json").read_text())["ptb_test_bpc"]["value"] == 1.5
+    kept = [p for p in folder.iterdir() if ".damaged-" in p.name]
+    assert len(kept) == 1 and kept[0].read_text().startswith('{"a"')  # nothing lost
+
+
+def test_record_accepts_numpy_numbers_and_refuses_non_finite_values():
+    import numpy as np
+
+    results.set_notebook("numbers")
+    results.record("count", np.int64(3), paper=np.float32(2.5))
+    results.record("bpc", np.float64(1.25))
+    saved = json.loads((runtime.build_dir() / "results" / "numbers.json").read_text())
+    assert saved["count"]["value"] == 3.0 and saved["count"]["paper"] == 2.5 and saved["bpc"]["value"] == 1.25
+    for bad in (float("nan"), float("inf"), np.float32("nan")):
+        with pytest.raises(ValueError, match="finite number"):
+            results.record("bad", bad)
+    with pytest.raises(TypeError, match=r"loss.item\(\)"):
+        results.record("loss", torch.tensor(1.0))
+    assert "bad" not in json.loads((runtime.build_dir() / "results" / "numbers.json").read_text())
