@@ -5,7 +5,7 @@ import os
 import random
 import sys
 from pathlib import Path
-from typing import TypeVar
+from typing import Sequence, TypeVar
 
 import torch
 
@@ -15,6 +15,7 @@ REPO_URL = "https://github.com/seqgen-course/seqgen-course"
 
 PROFILES = ("quick", "full")
 T = TypeVar("T")
+S = TypeVar("S", bound=Sequence)
 
 
 def in_colab() -> bool:
@@ -77,6 +78,12 @@ def training_capped() -> bool:
     if cap is not None:
         print(f"COURSE_MAX_STEPS={cap} cut the training short: the checks that the model learned are skipped.")
     return cap is not None
+
+
+def capped_subset(items: S, keep: int) -> S:
+    """`items` (a list, tensor or array), or only its first `keep` when COURSE_MAX_STEPS is set: a capped
+    smoke run also evaluates on a small subset."""
+    return items if max_steps() is None else items[:keep]
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -45,3 +45,18 @@ def test_fit_stops_at_the_cap_then_resumes_past_it(monkeypatch, tmp_path):
     monkeypatch.delenv("COURSE_MAX_STEPS")
     hist = fit(Line(), batches, cfg, checkpoint=ckpt)  # without the cap, the run goes on to config.steps
     assert hist.step[-1] == 50 and len(hist.step) == 50
+
+
+def test_capped_subset_keeps_everything_unless_capped(monkeypatch):
+    items = list(range(10))
+    assert runtime.capped_subset(items, 3) == items
+    monkeypatch.setenv("COURSE_MAX_STEPS", "2")
+    assert runtime.capped_subset(items, 3) == [0, 1, 2]
+    assert runtime.capped_subset(torch.arange(10), 4).tolist() == [0, 1, 2, 3]
+
+
+def test_training_capped_says_so(monkeypatch, capsys):
+    assert runtime.training_capped() is False and capsys.readouterr().out == ""
+    monkeypatch.setenv("COURSE_MAX_STEPS", "2")
+    assert runtime.training_capped() is True
+    assert "COURSE_MAX_STEPS=2 cut the training short" in capsys.readouterr().out
