@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -113,11 +114,16 @@ def evaluate_bpc(model: CharLM, ids: torch.Tensor, *, batch_size: int = 16, seq_
 @torch.no_grad()
 def sample(model: CharLM, vocab: Vocab, prime: str = "\n", length: int = 200, *, temperature: float = 1.0,
            generator: torch.Generator | None = None) -> str:
-    """Continue `prime` by `length` characters drawn from softmax(logits / temperature)."""
+    """Continue `prime` by `length` characters drawn from softmax(logits / temperature).
+
+    A temperature near 0 picks the most likely character every time; 1 samples the model as it is."""
     if not prime:
         raise ValueError("The priming text is empty; give at least one character, e.g. '\\n'.")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}; use e.g. 0.5 (careful) to 1.5 (wild).")
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}; use e.g. 0.5 (careful) "
+                         "to 1.5 (wild).")
+    if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 0:
+        raise ValueError(f"length must be a whole number of characters >= 0, got {length!r}.")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -125,7 +131,9 @@ def sample(model: CharLM, vocab: Vocab, prime: str = "\n", length: int = 200, *,
     logits, _, state = model(ids)
     out = []
     for _ in range(length):
-        probs = F.softmax(logits[0, -1] / temperature, dim=-1).cpu()
+        # shifted so the largest logit is 0: a tiny temperature sends the others to -inf, never to inf - inf
+        scaled = (logits[0, -1] - logits[0, -1].max()).double()  # float64: a temperature like 1e-300 is not 0
+        probs = F.softmax(scaled / temperature, dim=-1).cpu()
         nxt = torch.multinomial(probs, 1, generator=generator)
         out.append(int(nxt))
         logits, _, state = model(nxt.view(1, 1).to(device), state=state)

@@ -94,8 +94,22 @@ def test_sampling_rejects_bad_prime_and_temperature():
     model = CharLM(CharLMConfig(len(vocab), hidden_size=8, num_layers=1))
     with pytest.raises(text.UnknownCharactersError, match="'Z'"):
         char_lm.sample(model, vocab, "aZ", 5)
-    with pytest.raises(ValueError, match="positive"):
-        char_lm.sample(model, vocab, "a", 5, temperature=0)
+    for bad in (0, -1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+            char_lm.sample(model, vocab, "a", 5, temperature=bad)
+    for bad in (-5, 2.5):
+        with pytest.raises(ValueError, match="length must be a whole number"):
+            char_lm.sample(model, vocab, "a", bad)
+    assert char_lm.sample(model, vocab, "ab", 0) == "ab"
+
+
+def test_a_tiny_temperature_picks_the_most_likely_character():
+    torch.manual_seed(0)
+    vocab = text.Vocab("abc \n")
+    model = CharLM(CharLMConfig(len(vocab), hidden_size=8, num_layers=1))
+    greedy = [char_lm.sample(model, vocab, "ab", 20, temperature=t, generator=torch.Generator().manual_seed(s))
+              for t, s in ((1e-3, 0), (1e-30, 1), (1e-300, 2))]
+    assert len(set(greedy)) == 1 and len(greedy[0]) == 22
 
 
 def test_surprisal_is_per_character_bits():

@@ -55,8 +55,9 @@ def test_sampling_shapes_reproducible_and_validated():
     b = sample(model, 20, bias=0.5, generator=torch.Generator().manual_seed(1))
     assert a.shape == (20, 3) and torch.equal(a, b) and set(a[:, 2].tolist()) <= {0.0, 1.0}
     assert sample(model, 5, prime=torch.randn(7, 3)).shape == (5, 3)
-    with pytest.raises(ValueError, match="bias"):
-        sample(model, 5, bias=-1)
+    for bad in (-1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="bias must be a finite number >= 0"):
+            sample(model, 5, bias=bad)
     with pytest.raises(ValueError, match=r"\(B, T, 3\)"):
         model(torch.randn(2, 5))
 

@@ -86,13 +86,25 @@ def test_write_stops_when_the_window_passes_the_end_or_at_the_step_limit():
     assert all(w.stopped and 0 < len(w.strokes) < 40 * len(w.text) for w in out)
     assert out[0].phi.shape == (len(out[0].strokes), 6) and out[0].strokes.shape[1] == 3
     slow = small_model(kappa_bias=-12.0)  # the window never moves
-    w = synthesis.write(slow, "hello", max_steps_per_char=3, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(UserWarning, match="1 of 1 lines reached the cap.*'hello': the window got to character 1 of 5"):
+        w = synthesis.write(slow, "hello", max_steps_per_char=3, generator=torch.Generator().manual_seed(0))
     assert not w.stopped and len(w.strokes) == 15
     assert not synthesis.alignment_completed(w)
     with pytest.raises(UnknownCharactersError):
         synthesis.write(slow, "HELLO")
-    with pytest.raises(ValueError, match="bias"):
-        synthesis.write(slow, "hello", bias=-1)
+    for bad in (-1, math.nan, math.inf):
+        with pytest.raises(ValueError, match="bias must be a finite number >= 0"):
+            synthesis.write(slow, "hello", bias=bad)
+
+
+def test_a_line_longer_than_the_cap_allows_warns_how_far_the_window_got():
+    model = small_model(kappa_bias=-1.0)  # about 0.4 characters per point: 2 points per character are too few
+    long_line = "hello world " * 42  # 504 characters, far beyond the lines a writer learns
+    with pytest.warns(UserWarning, match=r"1 of 2 lines reached the cap of max_steps_per_char=2 .*"
+                                         r"'hello world hello world hello ...': the window got to character \d+ of 504"):
+        short, long = synthesis.write(model, ["or", long_line], max_steps_per_char=2,
+                                      generator=torch.Generator().manual_seed(0))
+    assert short.stopped and not long.stopped
 
 
 def test_write_is_reproducible_with_a_generator_and_accepts_a_primer():

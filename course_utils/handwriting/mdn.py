@@ -10,6 +10,7 @@ sigma_x (M), sigma_y (M), rho (M).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -42,6 +43,14 @@ class MixtureParams:
     @property
     def rho(self) -> torch.Tensor:
         return torch.tanh(self.rho_hat)
+
+
+def check_bias(bias: float) -> float:
+    """The sampling bias b as a float; a ValueError unless it is a finite number >= 0."""
+    if isinstance(bias, bool) or not isinstance(bias, numbers.Real) or not math.isfinite(bias) or bias < 0:
+        raise ValueError(f"bias must be a finite number >= 0 (0: the model's own randomness, 1 to 3: neater), "
+                         f"got {bias!r}.")
+    return float(bias)
 
 
 def split_params(y_hat: torch.Tensor, bias: float = 0.0) -> MixtureParams:
@@ -96,7 +105,7 @@ def sample_step(y_hat: torch.Tensor, *, bias: float = 0.0, generator: torch.Gene
 
     Pick a component from pi, then (dx, dy) from its Gaussian, then eos from e; `bias` as in `split_params`.
     """
-    p = split_params(y_hat[:, None], bias=bias)  # a time axis of 1
+    p = split_params(y_hat[:, None], bias=check_bias(bias))  # a time axis of 1
     squeeze = lambda t: t[:, 0]  # noqa: E731
     log_pi, mu_x, mu_y = squeeze(p.log_pi), squeeze(p.mu_x), squeeze(p.mu_y)
     sx, sy, rho = squeeze(p.log_sigma_x).exp(), squeeze(p.log_sigma_y).exp(), squeeze(p.rho)

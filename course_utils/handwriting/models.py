@@ -82,8 +82,7 @@ def sample(model: HandwritingPredictor, num_points: int = 700, *, bias: float = 
     """
     if num_points < 1:
         raise ValueError(f"num_points must be at least 1, got {num_points}.")
-    if bias < 0:
-        raise ValueError(f"bias must be 0 or more (0: the model's own randomness), got {bias}.")
+    mdn.check_bias(bias)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -13,6 +13,7 @@ connections); all layers feed the mixture density output of notebook 02.
 from __future__ import annotations
 
 import string
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -197,8 +198,7 @@ def write(model: HandwritingSynthesizer, texts, *, bias: float = 0.0, prime: tup
     """
     single = isinstance(texts, str)
     texts = [texts] if single else list(texts)
-    if bias < 0:
-        raise ValueError(f"bias must be 0 or more (0: the model's own randomness), got {bias}.")
+    mdn.check_bias(bias)
     if max_steps_per_char < 1:
         raise ValueError(f"max_steps_per_char must be at least 1, got {max_steps_per_char}.")
     device = next(model.parameters()).device
@@ -232,6 +232,8 @@ def write(model: HandwritingSynthesizer, texts, *, bias: float = 0.0, prime: tup
             break
     model.train(was_training)
     points, phis, kappas, windows = (torch.stack(v, 1).cpu() for v in (points, phis, kappas, windows))
+    if not bool(done.all()):
+        _warn_unfinished(texts, done.tolist(), phis[:, -1], len(head), max_steps_per_char)
     out = []
     for b, text in enumerate(texts):
         n = int(stopped_at[b]) if stopped_at[b] > 0 else points.shape[1]
@@ -240,6 +242,18 @@ def write(model: HandwritingSynthesizer, texts, *, bias: float = 0.0, prime: tup
         out.append(Writing(text, points[b, :n], phis[b, :n, skip: skip + U + 1], kappas[b, :n] - skip,
                            windows[b, :n], model.config.alphabet, bool(stopped_at[b] > 0)))
     return out[0] if single else out
+
+
+def _warn_unfinished(texts: list[str], finished: list[bool], last_phi: torch.Tensor, skip: int,
+                     max_steps_per_char: int) -> None:
+    """Warn about the lines whose window had not passed their end when `write` reached its step cap."""
+    focus = (last_phi.argmax(-1) - skip + 1).clamp(min=0).tolist()  # the character (1..U) each window looked at last
+    unfinished = [f"{t if len(t) <= 30 else t[:30] + '...'!r}: the window got to character {min(u, len(t))} of {len(t)}"
+                  for t, u, ok in zip(texts, focus, finished) if not ok]
+    warnings.warn(f"{len(unfinished)} of {len(texts)} lines reached the cap of max_steps_per_char="
+                  f"{max_steps_per_char} points per character unfinished (stopped=False): {'; '.join(unfinished)}. "
+                  "Write shorter lines (as long as the training lines; the pretrained writer's had 10 to 30 "
+                  "characters), or raise max_steps_per_char.", stacklevel=4)  # the caller of write
 
 
 def alignment_completed(writing: Writing) -> bool:
