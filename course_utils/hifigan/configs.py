@@ -80,7 +80,7 @@ class DiscriminatorConfig:
     msd_kernel_sizes: tuple = (15, 41, 41, 41, 41, 41, 5)
     msd_strides: tuple = (1, 2, 2, 4, 4, 1, 1)
     msd_groups: tuple = (1, 4, 16, 16, 16, 16, 1)  # grouped convolutions keep the wide layers affordable
-    num_scales: int = 3  # raw audio, then x1/2 and x1/4 by average pooling
+    num_scales: int = 3  # raw audio, then x1/2 and x1/4 by average pooling (0: no multi-scale discriminator)
 
     def check(self) -> None:
         """Raise a ValueError that says what to change if the widths cannot work."""
@@ -95,8 +95,9 @@ class DiscriminatorConfig:
             if c_in % g or c_out % g:
                 raise ValueError(f"scale discriminator layer {i}: {c_in} -> {c_out} channels cannot be split into "
                                  f"{g} groups; make both widths multiples of the group count.")
-        if self.num_scales < 1 or not self.periods:
-            raise ValueError("give at least one period and one scale.")
+        if self.num_scales < 0 or not (self.periods or self.num_scales):
+            raise ValueError(f"periods={self.periods}, num_scales={self.num_scales}: give at least one period or "
+                             "one scale (num_scales >= 0).")
 
 
 PAPER = DiscriminatorConfig()
@@ -104,7 +105,9 @@ PAPER = DiscriminatorConfig()
 # a discriminator step on a batch of 8192-sample segments takes well under a second.
 SLIM = DiscriminatorConfig(mpd_channels=(8, 16, 32, 64, 64), msd_channels=(16, 16, 32, 32, 64, 64, 64),
                            msd_groups=(1, 4, 4, 4, 4, 4, 1))
-DISCRIMINATORS = {"paper": PAPER, "slim": SLIM}
+# The multi-period half alone: the discriminators that look at samples p apart, cheaper than both.
+SLIM_MPD = replace(SLIM, num_scales=0)
+DISCRIMINATORS = {"paper": PAPER, "slim": SLIM, "slim_mpd": SLIM_MPD}
 
 
 @dataclass(frozen=True)

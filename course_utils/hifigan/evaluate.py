@@ -1,10 +1,13 @@
 """Vocoder quality on held-out clips: Griffin-Lim from the same mel-spectrogram as the baseline, and the
 objective measures mel L1 (full-band loss mel, and the 0-8 kHz input band alone), PESQ (wide band,
-16 kHz) and STOI."""
+16 kHz), STOI, the hop-periodic share (the frame-rate buzz) and pitch accuracy (CREPE: F0 error in cents
+and voiced/unvoiced F1, the periodicity measures of CARGAN and BigVGAN)."""
 from __future__ import annotations
 
 import functools
 import math
+import sys
+import types
 
 import numpy as np
 import torch
@@ -35,10 +38,88 @@ def _score_mels(config: AudioConfig) -> dict[str, MelSpectrogram]:
     return {"mel_l1": MelSpectrogram(config, full_band=True), "mel_l1_input_band": MelSpectrogram(config)}
 
 
-def scores(reference: np.ndarray, estimate: np.ndarray, config: AudioConfig = AudioConfig()) -> dict[str, float]:
+def hop_periodic_share(audio: np.ndarray, hop_size: int = AudioConfig.hop_size) -> float:
+    """The share of the energy of `audio` (T,) in its part that repeats every `hop_size` samples: fold it into
+    rows of `hop_size` samples, take the mean row, tile it. A generator that buzzes at the frame rate
+    (22050 / 256 = 86 Hz, whatever the pitch) puts energy there; for speech the mean row tends to 0
+    (about 1 / rows of the energy by chance, 0.3% for 4 s)."""
+    rows = len(audio) // hop_size
+    if rows < 2:
+        raise ValueError(f"{len(audio)} samples hold fewer than two hops of {hop_size}: pass a longer clip.")
+    folded = np.asarray(audio[:rows * hop_size], np.float64).reshape(rows, hop_size)  # (rows, hop)
+    energy = float((folded**2).sum())
+    if energy == 0.0:
+        raise ValueError("the audio is silent: the share of a periodic part is undefined.")
+    return rows * float((folded.mean(axis=0) ** 2).sum()) / energy
+
+
+def _torchcrepe():
+    """torchcrepe imports torchaudio only to read files; a torchaudio built for another torch fails to load
+    (OSError), so fall back to an empty stand-in: this module passes tensors, never files."""
+    try:
+        import torchcrepe
+    except OSError:
+        for name in [k for k in sys.modules if k.split(".")[0] in ("torchaudio", "torchcrepe")]:
+            del sys.modules[name]
+        sys.modules["torchaudio"] = types.ModuleType("torchaudio")
+        import torchcrepe
+    return torchcrepe
+
+
+PITCH_RATE = 16000  # CREPE's sampling rate
+PITCH_HOP = 160  # 10 ms frames
+VOICED_PERIODICITY = 0.21  # CREPE's periodicity (confidence) above which a frame counts as voiced
+
+
+def _viterbi_local_average(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """CREPE's decoding without torchcrepe's random dither (which makes two runs on the same audio differ
+    by tens of cents): the Viterbi path of pitch bins, then the probability-weighted mean of the bin
+    centres within 4 bins of it. logits (B, 360, frames) -> bins (B, frames), F0 in Hz (B, frames)."""
+    crepe = _torchcrepe()
+    bins, _ = crepe.decode.viterbi(logits)
+    cents_of_bin = crepe.CENTS_PER_BIN * torch.arange(logits.shape[1], dtype=torch.float32) + 1997.3794084376191
+    offsets = torch.arange(-4, 5)
+    window = (bins[:, None, :] + offsets[None, :, None]).clamp(0, logits.shape[1] - 1)  # (B, 9, frames)
+    probs = torch.sigmoid(torch.gather(logits.float(), 1, window))
+    cents = (cents_of_bin[window] * probs).sum(1) / probs.sum(1)
+    return bins, 10 * 2 ** (cents / 1200)
+
+
+def pitch(audio: np.ndarray, sample_rate: int, *, model: str = "tiny", fmin: float = 50.0,
+          fmax: float = 550.0) -> tuple[np.ndarray, np.ndarray]:
+    """CREPE (torchcrepe, whose wheel ships the weights) on `audio` (T,): F0 in Hz and a voiced flag,
+    both (frames,) every 10 ms. The periodicity is median-filtered over 3 frames before the threshold."""
+    from scipy.signal import resample_poly
+
+    crepe = _torchcrepe()
+    g = math.gcd(sample_rate, PITCH_RATE)
+    x = torch.from_numpy(resample_poly(np.asarray(audio, np.float32), PITCH_RATE // g, sample_rate // g)
+                         .astype(np.float32))[None]
+    f0, periodicity = crepe.predict(x, PITCH_RATE, PITCH_HOP, fmin, fmax, model, return_periodicity=True,
+                                    batch_size=1024, device="cpu", decoder=_viterbi_local_average)
+    periodicity = crepe.filter.median(periodicity, 3)
+    return f0[0].numpy(), (periodicity[0] >= VOICED_PERIODICITY).numpy()
+
+
+def pitch_scores(reference: tuple[np.ndarray, np.ndarray], estimate: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
+    """F0 RMSE in cents over the frames voiced in both, and the F1 of the estimate's voiced flags against
+    the reference's, from two `pitch` results. NaN RMSE when no frame is voiced in both."""
+    (f_ref, v_ref), (f_est, v_est) = (tuple(np.asarray(a)[:min(len(reference[0]), len(estimate[0]))] for a in p)
+                                      for p in (reference, estimate))
+    both = v_ref & v_est
+    cents = 1200 * np.log2(f_est[both] / f_ref[both])
+    rmse = float(np.sqrt(np.mean(cents**2))) if both.any() else float("nan")
+    hits = int(both.sum())
+    f1 = 2 * hits / (int(v_ref.sum()) + int(v_est.sum())) if v_ref.any() or v_est.any() else 1.0
+    return {"f0_rmse_cents": rmse, "vuv_f1": float(f1)}
+
+
+def scores(reference: np.ndarray, estimate: np.ndarray, config: AudioConfig = AudioConfig(), *,
+           reference_pitch: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
     """mel L1 (full band: the loss mel), mel L1 of the input band only (`config.fmax`, 8 kHz: the band the
     vocoder is given; Griffin-Lim leaves everything above it empty), PESQ (wide band, both resampled to
-    16 kHz) and STOI of `estimate` against `reference`."""
+    16 kHz), STOI, the hop-periodic share and the pitch scores of `estimate` against `reference`
+    (`reference_pitch`: its `pitch`, to compute it once for several estimates)."""
     from pesq import pesq
     from pystoi import stoi
     from scipy.signal import resample_poly
@@ -51,17 +132,22 @@ def scores(reference: np.ndarray, estimate: np.ndarray, config: AudioConfig = Au
     l1 = {name: float((m(ref_t) - m(est_t)).abs().mean()) for name, m in _score_mels(config).items()}
     g = math.gcd(config.sampling_rate, 16000)
     r16, e16 = (resample_poly(x, 16000 // g, config.sampling_rate // g) for x in (ref, est))
+    reference_pitch = reference_pitch or pitch(ref, config.sampling_rate)
     return {**l1, "pesq": float(pesq(16000, r16, e16, "wb")),
-            "stoi": float(stoi(ref, est, config.sampling_rate, extended=False))}
+            "stoi": float(stoi(ref, est, config.sampling_rate, extended=False)),
+            "hop_periodic_share": hop_periodic_share(est, config.hop_size),
+            **pitch_scores(reference_pitch, pitch(est, config.sampling_rate))}
 
 
 def compare(clips, vocoders: dict, config: AudioConfig = AudioConfig()) -> dict[str, dict[str, float]]:
-    """Mean scores over `clips` for each `vocoders[name](log_mel (1, n_mels, frames)) -> audio (T,)`."""
+    """Mean scores over `clips` for each `vocoders[name](log_mel (1, n_mels, frames)) -> audio (T,)`.
+    The F0 RMSE is the mean over the clips that have frames voiced in both."""
     mel = MelSpectrogram(config)
-    totals = {name: {} for name in vocoders}
+    per_clip = {name: [] for name in vocoders}
     for clip in clips:
-        log_mel = mel(torch.from_numpy(np.asarray(clip, np.float32))[None])
+        clip = np.asarray(clip, np.float32)
+        log_mel = mel(torch.from_numpy(clip)[None])
+        reference_pitch = pitch(clip, config.sampling_rate)
         for name, vocode in vocoders.items():
-            for k, v in scores(clip, vocode(log_mel), config).items():
-                totals[name][k] = totals[name].get(k, 0.0) + v / len(clips)
-    return totals
+            per_clip[name].append(scores(clip, vocode(log_mel), config, reference_pitch=reference_pitch))
+    return {name: {k: float(np.nanmean([s[k] for s in rows])) for k in rows[0]} for name, rows in per_clip.items()}

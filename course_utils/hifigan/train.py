@@ -1,12 +1,13 @@
 """Train a HiFi-GAN vocoder: on one CPU or GPU, or several processes under torchrun (DistributedDataParallel).
 
-    python -m course_utils.hifigan.train --config small --discriminators slim --data fillets --steps 2000
+    python -m course_utils.hifigan.train --config small --discriminators slim --steps 2000
     torchrun --nproc_per_node 2 -m course_utils.hifigan.train --config v1 --discriminators paper --data ljspeech:/data/LJSpeech-1.1
 
 Each step cuts random `segment_size` pieces of the training clips and computes their mel-spectrogram.
 During `--warmup` steps the generator learns from the mel loss alone (cheap on a CPU); then the GAN
 step runs: a discriminator update (least squares), then a generator update (adversarial + 2 x feature
-matching + 45 x mel L1). AdamW (lr 2e-4, betas 0.8/0.99), learning rate x 0.999 per epoch. Checkpoints
+matching + 45 x mel L1); `--disc-warmup` steps first train the discriminators alone, so that new ones
+judge a pretrained generator before it learns from them. AdamW (lr 2e-4, betas 0.8/0.99), learning rate x 0.999 per epoch. Checkpoints
 are written atomically every `--checkpoint-every` steps and the run resumes from them.
 """
 from __future__ import annotations
@@ -34,15 +35,19 @@ from .mel import MelSpectrogram
 class VocoderRun:
     generator: str = "small"  # a key of configs.GENERATORS
     discriminators: str = "slim"  # a key of configs.DISCRIMINATORS
-    data: str = "fillets"  # a speech source of course_utils.speech.load_speech
+    data: str | None = None  # a speech source of course_utils.speech.load_speech (None: COURSE_SPEECH_DIR, else fillets)
     steps: int = 2000
-    warmup: int = 0  # generator-only steps on the mel loss before the GAN starts
+    warmup: int = 0  # the GAN starts at this step: the generator learns from the mel loss alone before it
+    disc_warmup: int = 0  # then this many discriminator-only steps against the frozen generator
+    lr: float = configs.OptimConfig.lr  # AdamW, generator and discriminators
     batch_size: int = 8
     segment_size: int = 8192
     seed: int = 0
     valid_every: int = 500
     checkpoint_every: int = 100
-    max_seconds: float | None = None
+    max_seconds: float | None = None  # stop when the training steps have taken this long
+    clock: str = "wall"  # how steps are timed: "wall" seconds, or "cpu" seconds of this process (fair when
+    # other programs share the machine: with one thread it is the compute the steps needed)
     valid_clips: int = 8
 
 
@@ -104,8 +109,9 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
     mpd = MultiPeriodDiscriminator(configs.DISCRIMINATORS[run.discriminators]).to(device)
     msd = MultiScaleDiscriminator(configs.DISCRIMINATORS[run.discriminators]).to(device)
     optim = configs.OptimConfig()
-    opt_g = torch.optim.AdamW(G.parameters(), optim.lr, betas=optim.betas)
-    opt_d = torch.optim.AdamW(list(mpd.parameters()) + list(msd.parameters()), optim.lr, betas=optim.betas)
+    opt_g = torch.optim.AdamW(G.parameters(), run.lr, betas=optim.betas, weight_decay=optim.weight_decay)
+    opt_d = torch.optim.AdamW(list(mpd.parameters()) + list(msd.parameters()), run.lr, betas=optim.betas,
+                              weight_decay=optim.weight_decay)
     history, start = VocoderHistory(), 0
     if checkpoint is not None and Path(checkpoint).is_file():
         saved = load_checkpoint(checkpoint, map_location=device)
@@ -129,8 +135,8 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
         start = int(saved.get("metadata", {}).get("step", 0))
         if rank == 0:
             log(f"Started from the generator of {init_generator} (step {start}), new discriminators.")
-    if distributed:
-        G, mpd, msd = (DDP(m) for m in (G, mpd, msd))
+    if distributed:  # DDP refuses a module without parameters (no multi-scale discriminator)
+        G, mpd, msd = (DDP(m) if any(True for _ in m.parameters()) else m for m in (G, mpd, msd))
     if clips is None:
         if distributed and rank != 0:
             dist.barrier()  # rank 0 decodes and caches the clips first; the others then read its cache
@@ -154,21 +160,25 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step, "history": asdict(history),
             "run": asdict(run), "generator_config": asdict(configs.GENERATORS[run.generator])})
 
+    if run.clock not in ("wall", "cpu"):
+        raise ValueError(f"clock={run.clock!r}: use 'wall' or 'cpu'.")
+    clock = time.perf_counter if run.clock == "wall" else time.process_time
     elapsed = history.seconds[-1] if history.seconds else 0.0
     for step in range(start, run.steps):
         if run.max_seconds is not None and elapsed >= run.max_seconds:
             if rank == 0:
                 log(f"Stopped at step {step}: the time budget of {run.max_seconds:.0f} s is used up.")
             break
-        tick = time.perf_counter()
-        lr = optim.lr * optim.lr_decay ** (step // steps_per_epoch)
+        tick = clock()
+        lr = run.lr * optim.lr_decay ** (step // steps_per_epoch)
         for group in opt_g.param_groups + opt_d.param_groups:
             group["lr"] = lr
         g = torch.Generator().manual_seed((run.seed * 1_000_003 + step) * 64 + rank)
         real = random_segments(train_clips, per_rank, run.segment_size, g).to(device)
-        fake = G(mel_in(real))
-        real_mel, fake_mel = mel_loss(real), mel_loss(fake)
-        l1 = losses.mel_loss(real_mel, fake_mel)
+        generator_learns = not run.warmup <= step < run.warmup + run.disc_warmup
+        with torch.set_grad_enabled(generator_learns):
+            fake = G(mel_in(real))
+            l1 = losses.mel_loss(mel_loss(real), mel_loss(fake))
         loss_d = torch.zeros(())
         if step < run.warmup:
             loss_g = w.mel * l1
@@ -180,19 +190,21 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
+        if step >= run.warmup and generator_learns:
             # generator update: fool the discriminators, match their features, match the mel
             outs_real = [d(real) for d in (mpd, msd)]
             outs_fake = [d(fake) for d in (mpd, msd)]
             adv = sum(losses.generator_adversarial_loss(s) for s, _ in outs_fake)
             fm = sum(losses.feature_matching_loss(fr, ff) for (_, fr), (_, ff) in zip(outs_real, outs_fake))
             loss_g = adv + w.feature_matching * fm + w.mel * l1
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        if not torch.isfinite(loss_g):
-            raise RuntimeError(f"the generator loss became {loss_g.item()} at step {step}; resume from the last "
-                               "checkpoint with a lower learning rate.")
-        elapsed += time.perf_counter() - tick
+        if generator_learns:
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            if not torch.isfinite(loss_g):
+                raise RuntimeError(f"the generator loss became {loss_g.item()} at step {step}; resume from the last "
+                                   "checkpoint with a lower learning rate (--lr).")
+        elapsed += clock() - tick
         done = step + 1
         history.step.append(done)
         history.seconds.append(elapsed)
@@ -233,17 +245,23 @@ def load_vocoder(path, device="cpu") -> tuple[Generator, dict]:
 
 
 def main(argv=None) -> None:
+    d = VocoderRun()  # the defaults live in the dataclass only
     parser = argparse.ArgumentParser(prog="python -m course_utils.hifigan.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="small", choices=sorted(configs.GENERATORS))
-    parser.add_argument("--discriminators", default="slim", choices=sorted(configs.DISCRIMINATORS))
-    parser.add_argument("--data", default="fillets", help="fillets, a folder of audio files, or ljspeech:<folder>")
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=0, help="mel-loss-only generator steps first")
-    parser.add_argument("--batch-size", type=int, default=8, help="total over all processes")
-    parser.add_argument("--segment-size", type=int, default=8192)
-    parser.add_argument("--minutes", type=float, default=None)
-    parser.add_argument("--valid-every", type=int, default=500)
-    parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--config", default=d.generator, choices=sorted(configs.GENERATORS))
+    parser.add_argument("--discriminators", default=d.discriminators, choices=sorted(configs.DISCRIMINATORS))
+    parser.add_argument("--data", default=d.data, help="fillets, a folder of audio files, or ljspeech:<folder> "
+                        "(default: the folder in COURSE_SPEECH_DIR, else fillets)")
+    parser.add_argument("--steps", type=int, default=d.steps)
+    parser.add_argument("--warmup", type=int, default=d.warmup, help="the GAN starts at this step (mel loss only before)")
+    parser.add_argument("--disc-warmup", type=int, default=d.disc_warmup,
+                        help="discriminator-only steps when the GAN starts (the generator frozen)")
+    parser.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate of all networks")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size, help="total over all processes")
+    parser.add_argument("--segment-size", type=int, default=d.segment_size)
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--minutes", type=float, default=None, help="stop after this much training time")
+    parser.add_argument("--valid-every", type=int, default=d.valid_every)
+    parser.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     parser.add_argument("--checkpoint", default=None, help="default: build/checkpoints/hifigan_<config>.pt")
     parser.add_argument("--export", default=None, help="write the generator's inference file here at the end")
     parser.add_argument("--init-generator", default=None,
@@ -264,8 +282,11 @@ def main(argv=None) -> None:
         device = get_device()
     from ..runtime import build_dir
 
+    if not args.lr > 0:
+        parser.error(f"--lr {args.lr}: the learning rate must be a positive number, e.g. 2e-4 or 1e-4.")
     run = VocoderRun(generator=args.config, discriminators=args.discriminators, data=args.data, steps=args.steps,
-                     warmup=args.warmup, batch_size=args.batch_size, segment_size=args.segment_size,
+                     warmup=args.warmup, disc_warmup=args.disc_warmup, lr=args.lr, batch_size=args.batch_size,
+                     segment_size=args.segment_size, seed=args.seed,
                      valid_every=args.valid_every, checkpoint_every=args.checkpoint_every,
                      max_seconds=None if args.minutes is None else 60 * args.minutes)
     checkpoint = args.checkpoint or build_dir() / "checkpoints" / f"hifigan_{args.config}.pt"

@@ -1,0 +1,122 @@
+"""How far a CPU gets: ways of training on from the shipped mel-only V3, each given the same training time.
+
+    python -m course_utils.hifigan.study --arm gan_dwarm --minutes 45 --points 5
+    python -m course_utils.hifigan.study --table
+
+Every arm starts from `course_utils/pretrained/vocoder_v3.pt` (14,000 mel-loss steps) with the same data,
+batch and seed, and trains for `--minutes` of one thread's CPU time in training steps (evaluation is not counted), in `--points`
+chunks; after each chunk the generator is exported and scored on the held-out clips (`evaluate.compare`).
+An interrupted arm resumes from its checkpoint. The curves land in `<build>/study/<arm>/curve.jsonl`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, replace
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import evaluate, train
+from .configs import AudioConfig
+
+START_STEP = 14_000  # the shipped vocoder's mel-loss steps
+# Every arm: V3, batch 8, segments of 8192 samples, AdamW 2e-4; steps are counted on from START_STEP.
+# The budget is CPU time of one thread (`clock="cpu"`), so that arms stay comparable when other work shares the
+# machine; run with OMP_NUM_THREADS=1.
+BASE = train.VocoderRun(generator="v3", discriminators="slim", steps=10**9, warmup=START_STEP, batch_size=8,
+                        valid_every=0, checkpoint_every=100, clock="cpu")
+ARMS = {
+    "mel": replace(BASE, warmup=10**9),  # (a) the mel loss alone, continued
+    "gan": BASE,  # (b) the paper's GAN step at once: LSGAN + 2 x feature matching + 45 x mel
+    "gan_dwarm": replace(BASE, disc_warmup=300),  # (c) the same after 300 discriminator-only steps
+    "mpd_dwarm": replace(BASE, discriminators="slim_mpd", disc_warmup=300),  # (d) multi-period only
+}
+
+
+def pretrained_v3() -> Path:
+    return Path(str(resources.files("course_utils.pretrained") / "vocoder_v3.pt"))
+
+
+def test_clips(clips: dict, config: AudioConfig = AudioConfig(), count: int = 20) -> list[np.ndarray]:
+    """The held-out clips notebook 05 scores: the first `count` test clips longer than 2 s."""
+    return [c for c in clips["test"] if len(c) > 2 * config.sampling_rate][:count]
+
+
+def vocode_with(generator: torch.nn.Module):
+    def vocode(log_mel: torch.Tensor) -> np.ndarray:
+        with torch.inference_mode():
+            return generator(log_mel)[0, 0].numpy()
+    return vocode
+
+
+def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *, held_out=None,
+            start: Path | None = None, log=print) -> list[dict]:
+    """Train arm `name` in `points` chunks up to `minutes` of training time, from the exported vocoder
+    `start` (default: the shipped V3); score on `held_out` (default: `test_clips`) after each chunk."""
+    folder.mkdir(parents=True, exist_ok=True)
+    checkpoint, curve_file = folder / "train.pt", folder / "curve.jsonl"
+    done = [json.loads(line) for line in curve_file.read_text().splitlines()] if curve_file.is_file() else []
+    held_out = test_clips(clips) if held_out is None else held_out
+    for point in range(1, points + 1):
+        budget = 60 * minutes * point / points
+        if any(abs(row["budget_seconds"] - budget) < 1e-6 * budget for row in done):
+            continue
+        run = replace(ARMS[name], max_seconds=budget)
+        history = train.train(run, checkpoint, clips=clips, init_generator=start or pretrained_v3(), log=log)
+        snapshot = train.export_vocoder(checkpoint, folder / f"step_{history.step[-1]}.pt")
+        G, _ = train.load_vocoder(snapshot)
+        table = evaluate.compare(held_out, {name: vocode_with(G)})[name]
+        row = {"arm": name, "budget_seconds": budget, "seconds": history.seconds[-1], "step": history.step[-1],
+               **{k: None if np.isnan(v) else v for k, v in table.items()}}  # NaN (no voiced frame) -> null
+        done.append(row)
+        with curve_file.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        log(json.dumps(row))
+    return done
+
+
+def baselines(folder: Path, clips: dict, config: AudioConfig = AudioConfig()) -> dict:
+    """The scores of the start (the shipped V3), Griffin-Lim and the original audio, computed once."""
+    path = folder / "baselines.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    G, _ = train.load_vocoder(pretrained_v3())
+    held_out = test_clips(clips, config)
+    table = evaluate.compare(held_out, {"griffin_lim": lambda log_mel: evaluate.griffin_lim(log_mel[0], config),
+                                        "start": vocode_with(G)})
+    table["original"] = {"hop_periodic_share": float(np.mean([evaluate.hop_periodic_share(c) for c in held_out]))}
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(table, indent=1))
+    return table
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.hifigan.study", description=__doc__.splitlines()[0])
+    parser.add_argument("--arm", choices=sorted(ARMS), action="append", help="repeat for several arms, in order")
+    parser.add_argument("--minutes", type=float, default=45.0, help="training time per arm")
+    parser.add_argument("--points", type=int, default=5, help="evaluations along the budget")
+    parser.add_argument("--folder", default=None, help="default: <build>/study")
+    parser.add_argument("--data", default=None, help="speech source (default: COURSE_SPEECH_DIR, else fillets)")
+    parser.add_argument("--table", action="store_true", help="print every arm's curve")
+    args = parser.parse_args(argv)
+    from .. import speech
+    from ..runtime import build_dir
+
+    folder = Path(args.folder) if args.folder else build_dir() / "study"
+    clips = speech.load_speech(args.data, sample_rate=AudioConfig().sampling_rate)
+    if args.table:
+        print(json.dumps(baselines(folder, clips), indent=1))
+        for arm in sorted(ARMS):
+            curve = folder / arm / "curve.jsonl"
+            if curve.is_file():
+                print(curve.read_text())
+        return
+    for arm in args.arm or []:
+        run_arm(arm, folder / arm, args.minutes, args.points, clips)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""The vocoder measures of issue-level quality: frame-rate buzz, pitch accuracy; the training options the
+study uses (discriminator warm-up, multi-period only, learning rate, COURSE_SPEECH_DIR); the study runner."""
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from course_utils.hifigan import configs, evaluate, study
+from course_utils.hifigan import train as vtrain
+
+RATE = 22050
+
+
+def harmonic(f0, seconds=1.0, rate=RATE):
+    t = np.arange(int(seconds * rate)) / rate
+    return sum(0.2 / k * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 8)).astype(np.float32)
+
+
+def test_hop_periodic_share_finds_a_frame_rate_buzz_and_not_a_voice():
+    voice = harmonic(137.0, 2.0)  # a pitch with no simple ratio to 22050 / 256 = 86.1 Hz
+    assert evaluate.hop_periodic_share(voice) < 0.01
+    buzz = np.zeros_like(voice)
+    buzz[::256] = 1.0  # one click per frame
+    buzz = np.convolve(buzz, np.hanning(31), mode="same").astype(np.float32)
+    buzz *= np.sqrt((voice**2).sum() / (buzz**2).sum())  # as loud as the voice: half the energy
+    share = evaluate.hop_periodic_share(voice + buzz)
+    assert 0.45 < share < 0.55
+    assert evaluate.hop_periodic_share(buzz) > 0.99
+    with pytest.raises(ValueError, match="two hops"):
+        evaluate.hop_periodic_share(voice[:300])
+    with pytest.raises(ValueError, match="silent"):
+        evaluate.hop_periodic_share(np.zeros(2048, np.float32))
+
+
+def test_pitch_tracks_a_tone_and_rejects_noise():
+    f0, voiced = evaluate.pitch(harmonic(150.0), RATE)
+    assert voiced.mean() > 0.8
+    cents = 1200 * np.log2(f0[voiced] / 150.0)
+    assert np.median(np.abs(cents)) < 30
+    noise = np.random.default_rng(0).standard_normal(RATE).astype(np.float32) * 0.1
+    assert evaluate.pitch(noise, RATE)[1].mean() < 0.3
+
+
+def test_pitch_scores_by_hand():
+    ref = (np.array([100.0, 100.0, 200.0, 150.0]), np.array([True, True, True, False]))
+    same = evaluate.pitch_scores(ref, ref)
+    assert same == {"f0_rmse_cents": 0.0, "vuv_f1": 1.0}
+    octave = evaluate.pitch_scores(ref, (ref[0] * 2, np.array([True, True, False, True])))
+    assert octave["f0_rmse_cents"] == pytest.approx(1200.0)  # frames voiced in both: 0 and 1
+    assert octave["vuv_f1"] == pytest.approx(2 * 2 / (3 + 3))
+    assert np.isnan(evaluate.pitch_scores(ref, (ref[0], np.zeros(4, bool)))["f0_rmse_cents"])
+
+
+def test_scores_report_the_buzz_and_the_pitch():
+    voice = harmonic(140.0, 1.5)
+    s = evaluate.scores(voice, voice)
+    assert s["f0_rmse_cents"] < 1e-6 and s["vuv_f1"] == 1.0 and s["hop_periodic_share"] < 0.02
+    shifted = harmonic(140.0 * 2 ** (100 / 1200), 1.5)  # 100 cents sharp
+    assert 60 < evaluate.scores(voice, shifted)["f0_rmse_cents"] < 140
+
+
+@pytest.fixture
+def voice(tmp_path):
+    folder = tmp_path / "voice"
+    folder.mkdir()
+    for i in range(4):
+        sf.write(folder / f"line{i}.wav", harmonic(120 + 15 * i, 0.4), RATE)
+    return folder
+
+
+def run(folder, **kw):
+    base = dict(generator="small", discriminators="slim", data=str(folder), steps=4, warmup=1, batch_size=2,
+                segment_size=2048, valid_every=0, checkpoint_every=10, valid_clips=1)
+    return vtrain.VocoderRun(**{**base, **kw})
+
+
+def test_discriminator_warmup_freezes_the_generator(voice, tmp_path):
+    ckpt = tmp_path / "a.pt"
+    vtrain.train(run(voice, steps=1), ckpt, log=lambda *_: None)  # one mel-loss step
+    before = vtrain.load_checkpoint(ckpt)
+    history = vtrain.train(run(voice, steps=3, disc_warmup=2), ckpt, log=lambda *_: None)
+    after = vtrain.load_checkpoint(ckpt)
+    assert history.step == [1, 2, 3] and all(d > 0 for d in history.loss_d[1:])
+    assert all(torch.equal(before["model"][k], after["model"][k]) for k in before["model"])  # frozen
+    assert any(not torch.equal(before["mpd"][k], after["mpd"][k]) for k in before["mpd"])  # learning
+    vtrain.train(run(voice, steps=4, disc_warmup=2), ckpt, log=lambda *_: None)  # step 4: the generator moves
+    moved = vtrain.load_checkpoint(ckpt)["model"]
+    assert any(not torch.equal(after["model"][k], moved[k]) for k in moved)
+
+
+def test_multi_period_only_and_learning_rate(voice, tmp_path):
+    mpd_only = configs.DISCRIMINATORS["slim_mpd"]
+    assert mpd_only.num_scales == 0 and mpd_only.periods == configs.SLIM.periods
+    history = vtrain.train(run(voice, discriminators="slim_mpd", steps=2, lr=1e-5), tmp_path / "b.pt",
+                           log=lambda *_: None)
+    assert history.loss_d[1] > 0
+    assert vtrain.load_checkpoint(tmp_path / "b.pt")["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-5)
+    with pytest.raises(ValueError, match="at least one period or one scale"):
+        configs.DiscriminatorConfig(periods=(), num_scales=0).check()
+    with pytest.raises(SystemExit):
+        vtrain.main(["--lr", "0", "--data", str(voice)])
+
+
+def test_training_reads_course_speech_dir(voice, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_SPEECH_DIR", str(voice))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
+    history = vtrain.train(run(voice, data=None, steps=1), None, log=lambda *_: None)
+    assert history.step == [1]
+    monkeypatch.setenv("COURSE_SPEECH_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(Exception, match="nowhere"):
+        vtrain.train(run(voice, data=None, steps=1), None, log=lambda *_: None)
+
+
+def test_study_arm_trains_in_chunks_scores_each_and_resumes(voice, tmp_path, monkeypatch):
+    warm = tmp_path / "warm.pt"
+    vtrain.train(run(voice, steps=1, warmup=1), warm, log=lambda *_: None)
+    start = vtrain.export_vocoder(warm, tmp_path / "start.pt")
+    monkeypatch.setitem(study.ARMS, "tiny", run(voice, steps=10**6, warmup=1, disc_warmup=1))
+    clips = {"train": [harmonic(130, 0.5)], "valid": [], "test": []}
+    held_out = [harmonic(125, 0.3)]
+    rows = study.run_arm("tiny", tmp_path / "tiny", 0.02, 2, clips, held_out=held_out, start=start,
+                         log=lambda *_: None)
+    assert [r["budget_seconds"] for r in rows] == pytest.approx([0.6, 1.2])
+    assert rows[1]["step"] >= rows[0]["step"] > 1  # a slow step may use up the second chunk's time already
+    assert all(r["seconds"] >= r["budget_seconds"] for r in rows)
+    assert {"pesq", "stoi", "hop_periodic_share", "f0_rmse_cents"} <= set(rows[0])
+    lines = (tmp_path / "tiny" / "curve.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [r["step"] for r in rows]
+    again = study.run_arm("tiny", tmp_path / "tiny", 0.02, 2, clips, held_out=held_out, start=start,
+                          log=lambda *_: None)
+    assert again == rows  # both points done: nothing trains again
