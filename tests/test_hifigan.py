@@ -61,6 +61,19 @@ def test_wrong_shapes_give_clear_errors():
         configs.DiscriminatorConfig(msd_channels=(10, 10, 10, 10, 10, 10, 10)).check()
 
 
+def test_bad_mel_values_give_clear_errors_not_nan_audio():
+    g = Generator(configs.SMALL)
+    mel = torch.randn(1, 80, 4)
+    mel[0, 5, 2] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        g(mel)
+    with pytest.raises(ValueError, match=r"mel is torch.float64 .*mel.to\(torch.float32\)"):
+        g(torch.randn(1, 80, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match="0 frames"):
+        g(torch.zeros(1, 80, 0))
+    assert g(torch.randn(1, 80, 1)).shape == (1, 1, 256)  # one frame is enough
+
+
 def test_other_numbers_of_mel_bands_end_to_end():
     audio_cfg = configs.AudioConfig(n_mels=64)
     mel = MelSpectrogram(audio_cfg)(torch.zeros(1, 1024).uniform_(-0.5, 0.5))

@@ -9,6 +9,8 @@ Every convolution carries weight norm during training; `remove_weight_norm()` fo
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -89,6 +91,16 @@ class Generator(nn.Module):
         if mel.ndim != 3 or mel.shape[1] != self.config.n_mels:
             raise ValueError(f"mel must have shape (B, n_mels={self.config.n_mels}, frames), got {tuple(mel.shape)}. "
                              "Add a batch axis with mel[None]; for other mel bands set GeneratorConfig.n_mels.")
+        if mel.shape[-1] == 0:
+            raise ValueError(f"mel has 0 frames: the audio it came from is shorter than one hop "
+                             f"({math.prod(self.config.upsample_rates)} samples). Give at least one frame.")
+        weight_dtype = self.conv_post.bias.dtype
+        if mel.dtype != weight_dtype:
+            raise ValueError(f"mel is {mel.dtype} but the generator's weights are {weight_dtype}: pass "
+                             f"mel.to({weight_dtype}) (NumPy and librosa give float64).")
+        if not bool(torch.isfinite(mel).all()):
+            raise ValueError("mel holds NaN or infinite values, which would make the whole clip NaN: check the audio "
+                             "(NaN samples?) and the step that computed the mel.")
         x = self.conv_pre(mel)  # (B, C, frames)
         for up, blocks in zip(self.ups, self.mrf):
             x = up(F.leaky_relu(x, LRELU_SLOPE))  # (B, C / 2, length x u)
