@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,12 @@ LJSPEECH_URL = "https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 SPLITS = ("train", "valid", "test")
 CACHE_VERSION = 2  # bump when the decoded clips change (resampler, names, file format)
+# Lossy codecs overshoot full scale a little (clips of the Debian speaker peak at 1.17): clipped without a
+# word. A file that peaks higher was written too loud, and clipping distorts it: a warning.
+LOUD_PEAK = 1.5
+# Averaging the channels of anti-phase stereo cancels them: warn when the mono mix keeps less than this
+# fraction of the channels' RMS.
+CANCELLED_FRACTION = 0.1
 # sigma >= exp(-7) ~ 1e-3 of the waveform's standard deviation: finer than any detail the task needs,
 # and it keeps the density finite in float32 whatever the network emits.
 MIN_LOG_SIGMA = -7.0
@@ -53,6 +60,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int, *, strict: bool = Fals
     """One audio file -> (N,) mono float32 in [-1, 1] at `sample_rate`.
 
     Channels are averaged; another rate is resampled (polyphase, Kaiser window), or rejected with `strict`.
+    A file far louder than full scale (clipped) or whose channels cancel in the mix is read with a warning.
     """
     import soundfile as sf
     from scipy.signal import resample_poly
@@ -63,12 +71,19 @@ def read_audio(path: str | os.PathLike, sample_rate: int, *, strict: bool = Fals
     try:
         audio, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (N, channels)
     except (RuntimeError, TypeError, ValueError) as err:
-        raise ValueError(f"{path} is not a readable audio file ({err}); it may be damaged: "
-                         "replace or delete it.") from err
+        raise _unreadable(path, err) from err
     if audio.shape[0] == 0 or not np.isfinite(audio).all():
         raise ValueError(f"{path} holds {'no samples' if audio.shape[0] == 0 else 'NaN or infinite samples'}; "
                          "replace or delete it.")
+    peak = float(np.abs(audio).max())
+    if peak > LOUD_PEAK:
+        warnings.warn(f"{path} peaks at {peak:.2f}, beyond the [-1, 1] of audio: its loud parts are clipped at 1, "
+                      "which distorts them. Scale the file down (divide by its peak) and save it again.", stacklevel=2)
+    channel_rms = float(np.sqrt((audio**2).mean(axis=0)).mean())
     audio = audio.mean(axis=1)
+    if channel_rms > 1e-4 and float(np.sqrt((audio**2).mean())) < CANCELLED_FRACTION * channel_rms:
+        warnings.warn(f"{path}: its channels cancel when averaged to mono (anti-phase stereo), "
+                      "so the clip is nearly silent. Save one channel of it as a mono file.", stacklevel=2)
     if rate != sample_rate:
         if strict:
             raise ValueError(f"{path} is at {rate} Hz, not the {sample_rate} Hz asked for: resample it first, "
@@ -76,6 +91,10 @@ def read_audio(path: str | os.PathLike, sample_rate: int, *, strict: bool = Fals
         g = math.gcd(rate, sample_rate)
         audio = resample_poly(audio, sample_rate // g, rate // g)  # 22050 -> 16000 is up 320, down 441
     return np.clip(audio, -1.0, 1.0).astype(np.float32)  # lossy codecs and resampling overshoot a little
+
+
+def _unreadable(path, err: Exception) -> ValueError:
+    return ValueError(f"{path} is not a readable audio file ({err}); it may be damaged: replace or delete it.")
 
 
 # ---------------------------------------------------------------- which files a source names
@@ -174,7 +193,8 @@ def read_speech(source: str | os.PathLike | None = None, *, sample_rate: int = 1
 
     `source`: 'fillets', a folder, or 'ljspeech:<folder>'; by default $COURSE_SPEECH_DIR if set, else
     'fillets'. `limit` keeps the first files. Decoded clips are cached per (files, sample rate) under
-    `runtime.data_dir() / "speech"`.
+    `runtime.data_dir() / "speech"`. An unreadable file is skipped with a warning that names it; with
+    `strict`, it stops the read.
     """
     source, files = speech_files(source, limit=limit)
     if strict:  # checked here too, since a cache may hold clips that were resampled
@@ -185,7 +205,17 @@ def read_speech(source: str | os.PathLike | None = None, *, sample_rate: int = 1
     if cache and path.exists():
         return _read_cache(path, list(files), sample_rate)
     tick = time.perf_counter()
-    clips = {name: read_audio(p, sample_rate, strict=strict) for name, p in files.items()}
+    clips = {}
+    for name, p in files.items():
+        try:
+            clips[name] = read_audio(p, sample_rate, strict=strict)
+        except ValueError as err:  # one damaged file should not stop the others (strict: it does)
+            if strict:
+                raise
+            warnings.warn(f"skipped {p}: {err}", stacklevel=2)
+    if not clips:
+        raise DatasetNotFoundError(f"None of the {len(files)} audio files of {source} could be read (see the "
+                                   "warnings). Replace them.")
     minutes = sum(len(c) for c in clips.values()) / sample_rate / 60
     print(f"decoded {len(clips)} clips ({minutes:.1f} min) at {sample_rate} Hz in {time.perf_counter() - tick:.0f} s")
     if cache:
@@ -197,7 +227,10 @@ def _check_rates(paths, sample_rate: int) -> None:
     import soundfile as sf
 
     for p in paths:
-        rate = sf.info(str(p)).samplerate
+        try:
+            rate = sf.info(str(p)).samplerate
+        except (RuntimeError, TypeError, ValueError) as err:
+            raise _unreadable(p, err) from err
         if rate != sample_rate:
             raise ValueError(f"{p} is at {rate} Hz, not the {sample_rate} Hz asked for: resample it first, "
                              "or use strict=False to resample while reading.")
@@ -220,14 +253,19 @@ def _read_cache(path: Path, names: list[str], sample_rate: int) -> dict[str, np.
         with np.load(path) as saved:
             saved_names, lengths = [str(n) for n in saved["names"]], saved["lengths"]
             samples, rate = saved["samples"], int(saved["sample_rate"])
-        ok = saved_names == names and rate == sample_rate and lengths.sum() == samples.size
+        # the files that could not be read when the cache was written are left out of it
+        ok = set(saved_names) <= set(names) and rate == sample_rate and lengths.sum() == samples.size
     except Exception as err:
         raise ValueError(f"The cached speech {path} is damaged ({type(err).__name__}: {err}); "
                          "delete it and the clips are decoded again.") from err
     if not ok:
         raise ValueError(f"The cached speech {path} does not match its files (names, rate or length); "
                          "delete it and the clips are decoded again.")
-    return dict(zip(names, np.split(samples, np.cumsum(lengths)[:-1])))
+    skipped = sorted(set(names) - set(saved_names))
+    if skipped:
+        warnings.warn(f"{len(skipped)} files were skipped as unreadable when {path.name} was cached: "
+                      f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}", stacklevel=3)
+    return dict(zip(saved_names, np.split(samples, np.cumsum(lengths)[:-1])))
 
 
 # ---------------------------------------------------------------- held-out clips
@@ -478,7 +516,11 @@ def main() -> int:
         print(f"speech: not found and no apt-get here; notebooks 04 and 05 need it. {HOW_TO_GET}")
         return 0
     print(f"speech: fetching {FILLETS_PACKAGE} (39 MB) into {data_dir() / FILLETS_PACKAGE}")
-    folder = fetch_fillets()
+    try:
+        folder = fetch_fillets()
+    except DatasetNotFoundError as err:
+        print(f"speech: {err}", file=sys.stderr)
+        return 1
     print(f"speech: {len(speech_files()[1])} clips in {folder}")
     return 0
 

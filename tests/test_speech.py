@@ -1,5 +1,6 @@
 import math
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -45,6 +46,33 @@ def test_read_audio_errors_name_the_file(tmp_path):
         speech.read_audio(tmp_path / "bad.wav", 16000)
     with pytest.raises(DatasetNotFoundError, match="gone.ogg"):
         speech.read_audio(tmp_path / "gone.ogg", 16000)
+
+
+def test_too_loud_and_anti_phase_files_are_read_with_a_warning(tmp_path):
+    sf.write(tmp_path / "loud.wav", 8 * tone(), 22050, subtype="FLOAT")  # peaks at 4.0
+    with pytest.warns(UserWarning, match=r"loud\.wav peaks at 4\.00.*clipped.*Scale the file down"):
+        audio = speech.read_audio(tmp_path / "loud.wav", 22050)
+    assert np.abs(audio).max() == 1.0
+    left = tone()
+    sf.write(tmp_path / "phase.wav", np.stack([left, -left], 1), 22050, subtype="FLOAT")
+    with pytest.warns(UserWarning, match=r"phase\.wav: its channels cancel.*anti-phase.*one channel"):
+        speech.read_audio(tmp_path / "phase.wav", 22050)
+    sf.write(tmp_path / "hot.wav", 2.3 * tone(), 22050, subtype="FLOAT")  # 1.15: a lossy codec's overshoot
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        speech.read_audio(tmp_path / "hot.wav", 22050)
+
+
+def test_an_unreadable_file_in_a_folder_is_skipped_with_a_warning_that_names_it(tmp_path):
+    folder = make_folder(tmp_path / "clips", n=4)
+    (folder / "sub" / "broken.wav").write_bytes(b"RIFF....not audio")
+    with pytest.warns(UserWarning, match=r"skipped .*broken\.wav: .*not a readable audio file"):
+        clips = speech.read_speech(folder, sample_rate=16000)
+    assert sorted(clips) == ["clip0.flac", "clip2.flac", "sub/clip1.flac", "sub/clip3.flac"]
+    with pytest.warns(UserWarning, match=r"1 files were skipped as unreadable .*sub/broken\.wav"):
+        assert sorted(speech.read_speech(folder, sample_rate=16000)) == sorted(clips)  # from the cache
+    with pytest.raises(ValueError, match=r"broken\.wav is not a readable audio file"):
+        speech.read_speech(folder, sample_rate=16000, strict=True, cache=False)
 
 
 # ---------------------------------------------------------------- sources
