@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import numbers
 import pickle
 import time
 import warnings
@@ -103,21 +104,53 @@ def load_chorales(*, seed: int = 0, limit: int | None = None) -> dict[str, list[
 
 # ---------------------------------------------------------------- Boulanger-Lewandowski pickles
 BOULANGER_URL = "http://www-etud.iro.umontreal.ca/~boulanni/{}.pickle"
-# SHA-256 of the published files; None where no published checksum could be found offline: the
-# download then verifies the structure and prints the SHA-256 it got, to be pinned here.
+# SHA-256 of the published files, to pin where a public source states one. None: no public source we
+# could find (the authors' page, the loaders of pyro and others) publishes a checksum, so the downloads
+# are unverified; `download_boulanger` then checks their structure and prints the SHA-256 it got.
 BOULANGER_SHA256 = {"Nottingham": None, "JSB Chorales": None, "MuseData": None, "Piano-midi.de": None}
+# How NumPy pickles an integer scalar such as np.int64(60): scalar(dtype, raw bytes), the dtype built
+# by numpy.dtype. The published pickles hold their pitches so; NumPy 2 spells the module numpy._core.
+_NUMPY_SCALAR = {("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")}
+
+
+def _integer_dtype(spec, align=False, copy=True) -> np.dtype:
+    dtype = np.dtype(spec, bool(align), True)  # a copy: unpickling then sets its state, never the shared one's
+    if dtype.kind not in "iu":
+        raise pickle.UnpicklingError(f"the file holds NumPy values of type {dtype}; a pitch must be an integer")
+    return dtype
+
+
+def _integer_scalar(dtype, data):
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "iu" or not isinstance(data, (bytes, str)):
+        raise pickle.UnpicklingError("the file holds a NumPy scalar that is not an integer pitch")
+    if isinstance(data, str):  # a Python 2 pickle, read with encoding="latin1"
+        data = data.encode("latin1")
+    return np.frombuffer(data, dtype=dtype)[0]
 
 
 class _ListsOnly(pickle.Unpickler):
-    """An unpickler that builds only plain data (dicts, lists, tuples, numbers): it executes no code."""
+    """An unpickler that builds only plain data (dicts, lists, tuples, numbers, and NumPy integer
+    scalars, built here from their bytes): it executes no code and allows no other class."""
 
     def find_class(self, module, name):
+        if (module, name) in _NUMPY_SCALAR:
+            return _integer_scalar
+        if (module, name) == ("numpy", "dtype"):
+            return _integer_dtype
         raise pickle.UnpicklingError(f"the file asks for the class {module}.{name}; a music pickle holds only lists")
+
+
+def _pitch(value, where: str) -> int:
+    """A MIDI pitch as an int: a Python or NumPy integer (or a float with no fraction); else a ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not float(value).is_integer():
+        raise ValueError(f"{where} has the pitch {value!r} ({type(value).__name__}), not a whole MIDI number: "
+                         "the file is not a piano-roll pickle of MIDI pitches, or it was damaged.")
+    return int(value)
 
 
 def load_pickle(path) -> dict[str, list[np.ndarray]]:
     """A Boulanger-Lewandowski pickle ({'train','valid','test'}: lists of sequences of lists of MIDI
-    pitches) -> the same splits as piano rolls. Loaded without executing code."""
+    pitches, Python or NumPy integers) -> the same splits as piano rolls. Loaded without executing code."""
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"No file at {path}. Download it with music.download_boulanger(name, folder).")
@@ -133,10 +166,11 @@ def load_pickle(path) -> dict[str, list[np.ndarray]]:
         for i, seq in enumerate(data[split]):
             roll = np.zeros((len(seq), NUM_KEYS), dtype=np.float32)
             for t, notes in enumerate(seq):
-                keys = np.asarray(list(notes), dtype=int) - LOWEST
+                pitches = [_pitch(p, f"{path}: {split} sequence {i}, step {t}") for p in notes]
+                keys = np.asarray(pitches, dtype=int) - LOWEST
                 if len(keys) and (keys.min() < 0 or keys.max() >= NUM_KEYS):
                     raise ValueError(f"{path}: {split} sequence {i}, step {t} has a pitch outside MIDI "
-                                     f"{LOWEST}..{LOWEST + NUM_KEYS - 1}: {sorted(notes)}.")
+                                     f"{LOWEST}..{LOWEST + NUM_KEYS - 1}: {sorted(pitches)}.")
                 roll[t, keys] = 1.0
             rolls.append(roll)
         out[split] = rolls
@@ -144,7 +178,10 @@ def load_pickle(path) -> dict[str, list[np.ndarray]]:
 
 
 def download_boulanger(name: str, folder, *, urlopen=None) -> Path:
-    """Download one of the four pickles into `folder` (needs internet), check it, return its path."""
+    """Download one of the four pickles into `folder` (needs internet), check it, return its path.
+
+    Unverified: no public source gives the SHA-256 of these files (see BOULANGER_SHA256), so only their
+    structure is checked (it loads as piano rolls); the SHA-256 received is printed to compare by hand."""
     if name not in BOULANGER_SHA256:
         raise ValueError(f"{name!r} is not one of {sorted(BOULANGER_SHA256)}.")
     if urlopen is None:

@@ -58,6 +58,42 @@ def test_boulanger_pickle_reader(tmp_path):
         music.load_pickle(tmp_path / "missing.pickle")
 
 
+class Py2Int:
+    """Pickles as a NumPy integer did under Python 2: scalar(dtype, its bytes as a str)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __reduce__(self):
+        scalar = np.int64(0).__reduce__()[0]  # NumPy's own scalar constructor
+        return scalar, (np.dtype(np.int64), np.int64(self.value).tobytes().decode("latin1"))
+
+
+def test_published_pickles_with_numpy_integer_pitches_load(tmp_path):
+    steps = [[60, 64], [], [62]]
+    data = {"train": [[tuple(np.int64(p) for p in keys) for keys in steps]], "valid": [[(np.int32(60),)]],
+            "test": [[(np.uint8(48),)]]}
+    rolls = music.load_pickle(write_pickle(tmp_path / "numpy.pickle", data))  # numpy._core spelling (NumPy 2)
+    np.testing.assert_array_equal(rolls["train"][0], roll_of(steps))
+    assert rolls["valid"][0][0, 60 - music.LOWEST] == 1 and rolls["test"][0][0, 48 - music.LOWEST] == 1
+    py2 = {"train": [[tuple(Py2Int(p) for p in keys) for keys in steps]], "valid": [], "test": []}
+    raw = pickle.dumps(py2, protocol=2).replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
+    assert b"cnumpy.core.multiarray\nscalar" in raw
+    (tmp_path / "py2.pickle").write_bytes(raw)
+    np.testing.assert_array_equal(music.load_pickle(tmp_path / "py2.pickle")["train"][0], roll_of(steps))
+
+
+def test_non_integer_pitches_and_other_numpy_values_are_refused(tmp_path):
+    for i, bad in enumerate((60.7, "60", True)):
+        path = write_pickle(tmp_path / f"p{i}.pickle", {"train": [[[bad]]], "valid": [], "test": []})
+        with pytest.raises(ValueError, match="not a whole MIDI number"):
+            music.load_pickle(path)
+    for i, bad in enumerate((np.float64(60.5), np.float32(60.0), np.array([60]), np.str_("60"))):
+        path = write_pickle(tmp_path / f"n{i}.pickle", {"train": [[[bad]]], "valid": [], "test": []})
+        with pytest.raises(ValueError, match="not a readable music pickle.*(integer|class)"):  # only integer scalars
+            music.load_pickle(path)
+
+
 def test_download_checks_the_file(tmp_path, monkeypatch):
     import hashlib
     import io
