@@ -1,5 +1,6 @@
 """HiFi-GAN (Kong, Kim and Bae 2020): a GAN vocoder from mel-spectrograms to waveforms.
 
 `configs` (V1, V2, V3, SMALL; PAPER and SLIM discriminators), `mel` (the reference front end),
-`generator`, `discriminators` (multi-period, multi-scale), `losses`, `train` (the GAN step) and `evaluate`.
+`generator`, `discriminators` (multi-period, multi-scale), `losses`, `train` (the GAN step), `evaluate`, `study`
+(training on from the shipped vocoder, compared) and `official` (the authors' published generators).
 """
