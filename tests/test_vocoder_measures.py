@@ -93,7 +93,7 @@ def test_discriminator_warmup_freezes_the_generator(voice, tmp_path):
 def test_multi_period_only_and_learning_rate(voice, tmp_path):
     mpd_only = configs.DISCRIMINATORS["slim_mpd"]
     assert mpd_only.num_scales == 0 and mpd_only.periods == configs.SLIM.periods
-    history = vtrain.train(run(voice, discriminators="slim_mpd", steps=2, lr=1e-5), tmp_path / "b.pt",
+    history = vtrain.train(run(voice, discriminators="slim_mpd", steps=2, lr=1e-5, phase_weight=1.0), tmp_path / "b.pt",
                            log=lambda *_: None)
     assert history.loss_d[1] > 0
     assert vtrain.load_checkpoint(tmp_path / "b.pt")["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-5)
@@ -131,3 +131,19 @@ def test_study_arm_trains_in_chunks_scores_each_and_resumes(voice, tmp_path, mon
     again = study.run_arm("tiny", tmp_path / "tiny", 0.02, 2, clips, held_out=held_out, start=start,
                           log=lambda *_: None)
     assert again == rows  # both points done: nothing trains again
+
+
+def test_phase_loss_is_zero_for_the_same_audio_and_punishes_shifts_and_noise():
+    from course_utils.hifigan import losses
+
+    voice = torch.from_numpy(harmonic(140.0, 0.5))[None, None]
+    assert float(losses.phase_loss(voice, voice)) == 0.0
+    shifted = float(losses.phase_loss(voice, torch.roll(voice, 3, -1)))
+    noise = torch.randn_like(voice, generator=torch.Generator().manual_seed(0)) * 0.1
+    assert 0 < shifted < float(losses.phase_loss(voice, noise)) < 3 * np.pi
+    fake = noise.clone().requires_grad_()
+    losses.phase_loss(voice, fake).backward()
+    assert torch.isfinite(fake.grad).all() and fake.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="differ in shape"):
+        losses.phase_loss(voice, voice[..., :-1])
+    assert losses.anti_wrap(torch.tensor([2 * np.pi + 0.1, -0.1, np.pi])).tolist() == pytest.approx([0.1, 0.1, np.pi])

@@ -9,6 +9,8 @@ loss, `LossWeights`) are applied by the caller:
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -46,3 +48,28 @@ def mel_loss(mel_real: torch.Tensor, mel_fake: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"mel shapes differ: real {tuple(mel_real.shape)}, generated {tuple(mel_fake.shape)}; "
                          "cut the audio to the same length before computing both mels.")
     return F.l1_loss(mel_fake, mel_real)
+
+
+def anti_wrap(x: torch.Tensor) -> torch.Tensor:
+    """|x| after wrapping to [-pi, pi]: the distance between two phases that differ by x."""
+    return torch.abs(x - 2 * math.pi * torch.round(x / (2 * math.pi)))
+
+
+def phase_loss(real: torch.Tensor, fake: torch.Tensor, n_fft: int = 1024, hop_size: int = 256) -> torch.Tensor:
+    """A phase-aware loss (not in HiFi-GAN; the anti-wrapping losses of APNet, Ai and Ling 2023): between
+    the STFT phases of real and generated audio (B, 1, T), the wrapped differences of the phase itself, of
+    its derivative along frequency (group delay) and along time (instantaneous frequency), each weighted
+    by the real magnitude (normalised to mean 1), so that silent bins, whose phase is noise, count little.
+    -> scalar, between 0 and 3 pi."""
+    if real.shape != fake.shape:
+        raise ValueError(f"real {tuple(real.shape)} and generated {tuple(fake.shape)} audio differ in shape.")
+    window = torch.hann_window(n_fft, device=real.device, dtype=real.dtype)
+    R, G = (torch.stft(x.reshape(-1, x.shape[-1]), n_fft, hop_size, window=window, return_complex=True)
+            for x in (real, fake))  # (B, n_fft // 2 + 1, frames)
+    weight = R.abs() / R.abs().mean(dim=(1, 2), keepdim=True).clamp(min=torch.finfo(real.dtype).tiny)
+    phase_r, phase_g = R.angle(), G.angle()
+    instantaneous = anti_wrap(phase_g - phase_r)
+    group_delay = anti_wrap(torch.diff(phase_g, dim=1) - torch.diff(phase_r, dim=1))
+    inst_frequency = anti_wrap(torch.diff(phase_g, dim=2) - torch.diff(phase_r, dim=2))
+    return ((weight * instantaneous).mean() + (weight[:, 1:] * group_delay).mean()
+            + (weight[:, :, 1:] * inst_frequency).mean())

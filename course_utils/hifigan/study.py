@@ -1,7 +1,7 @@
 """How far a CPU gets: ways of training on from the shipped mel-only V3, each given the same training time.
 
     python -m course_utils.hifigan.study --arm gan_dwarm --minutes 45 --points 5
-    python -m course_utils.hifigan.study --table
+    python -m course_utils.hifigan.study --table --export course_utils/pretrained/vocoder_study.json
 
 Every arm starts from `course_utils/pretrained/vocoder_v3.pt` (14,000 mel-loss steps) with the same data,
 batch and seed, and trains for `--minutes` of one thread's CPU time in training steps (evaluation is not counted), in `--points`
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict, replace
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -33,16 +32,41 @@ ARMS = {
     "gan": BASE,  # (b) the paper's GAN step at once: LSGAN + 2 x feature matching + 45 x mel
     "gan_dwarm": replace(BASE, disc_warmup=300),  # (c) the same after 300 discriminator-only steps
     "mpd_dwarm": replace(BASE, discriminators="slim_mpd", disc_warmup=300),  # (d) multi-period only
+    # (e) (c) plus a phase-aware loss, weighted so that at the start (3.8, as for noise) it is about a quarter
+    # of the mel term (45 x 0.29)
+    "phase_dwarm": replace(BASE, disc_warmup=300, phase_weight=1.0),
 }
 
 
 def pretrained_v3() -> Path:
-    return Path(str(resources.files("course_utils.pretrained") / "vocoder_v3.pt"))
+    from ..pretrained import path
+
+    return path("vocoder_v3.pt")
 
 
 def test_clips(clips: dict, config: AudioConfig = AudioConfig(), count: int = 20) -> list[np.ndarray]:
     """The held-out clips notebook 05 scores: the first `count` test clips longer than 2 s."""
     return [c for c in clips["test"] if len(c) > 2 * config.sampling_rate][:count]
+
+
+def other_voice_clips(config: AudioConfig = AudioConfig(), count: int = 10) -> list[np.ndarray]:
+    """A speaker no vocoder here was trained on: the Debian package's other voice (the small fish, files
+    `*-m-*.ogg`), its first `count` clips (sorted by name) longer than 2 s."""
+    from .. import speech
+    from ..text import DatasetNotFoundError
+
+    folder = next((d for d in speech.fillets_dirs() if d.is_dir()), None)
+    files = sorted(folder.rglob("*-m-*.ogg"), key=lambda f: f.name) if folder else []
+    if not files:
+        raise DatasetNotFoundError(f"No *-m-*.ogg clips of the Debian speech package: {speech.HOW_TO_GET}")
+    clips = []
+    for f in files:
+        clip = speech.read_audio(f, config.sampling_rate)
+        if len(clip) > 2 * config.sampling_rate:
+            clips.append(clip)
+            if len(clips) == count:
+                break
+    return clips
 
 
 def vocode_with(generator: torch.nn.Module):
@@ -78,19 +102,33 @@ def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *
     return done
 
 
-def baselines(folder: Path, clips: dict, config: AudioConfig = AudioConfig()) -> dict:
-    """The scores of the start (the shipped V3), Griffin-Lim and the original audio, computed once."""
-    path = folder / "baselines.json"
+def baselines(folder: Path, held_out: list[np.ndarray], name: str = "baselines",
+              config: AudioConfig = AudioConfig()) -> dict:
+    """The scores of the start (the shipped mel-only V3), Griffin-Lim and the original audio on `held_out`,
+    computed once and kept in `<folder>/<name>.json`."""
+    path = folder / f"{name}.json"
     if path.is_file():
         return json.loads(path.read_text())
     G, _ = train.load_vocoder(pretrained_v3())
-    held_out = test_clips(clips, config)
     table = evaluate.compare(held_out, {"griffin_lim": lambda log_mel: evaluate.griffin_lim(log_mel[0], config),
                                         "start": vocode_with(G)})
     table["original"] = {"hop_periodic_share": float(np.mean([evaluate.hop_periodic_share(c) for c in held_out]))}
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(table, indent=1))
     return table
+
+
+def summary(folder: Path, clips: dict) -> dict:
+    """Everything the notebook shows of the study: the baselines on both speakers and every arm's curve."""
+    arms = {}
+    for arm in sorted(ARMS):
+        curve = folder / arm / "curve.jsonl"
+        if curve.is_file():
+            arms[arm] = [json.loads(line) for line in curve.read_text().splitlines()]
+    return {"test_clips": baselines(folder, test_clips(clips)),
+            "other_voice": baselines(folder, other_voice_clips(), "baselines_other_voice"),
+            "arms": arms, "settings": {name: {k: v for k, v in asdict(run).items() if k not in ("steps", "max_seconds")}
+                                       for name, run in ARMS.items()}}
 
 
 def main(argv=None) -> None:
@@ -100,7 +138,8 @@ def main(argv=None) -> None:
     parser.add_argument("--points", type=int, default=5, help="evaluations along the budget")
     parser.add_argument("--folder", default=None, help="default: <build>/study")
     parser.add_argument("--data", default=None, help="speech source (default: COURSE_SPEECH_DIR, else fillets)")
-    parser.add_argument("--table", action="store_true", help="print every arm's curve")
+    parser.add_argument("--table", action="store_true", help="print the baselines and every arm's curve")
+    parser.add_argument("--export", default=None, help="with --table: also write it all to this JSON file")
     args = parser.parse_args(argv)
     from .. import speech
     from ..runtime import build_dir
@@ -108,11 +147,10 @@ def main(argv=None) -> None:
     folder = Path(args.folder) if args.folder else build_dir() / "study"
     clips = speech.load_speech(args.data, sample_rate=AudioConfig().sampling_rate)
     if args.table:
-        print(json.dumps(baselines(folder, clips), indent=1))
-        for arm in sorted(ARMS):
-            curve = folder / arm / "curve.jsonl"
-            if curve.is_file():
-                print(curve.read_text())
+        table = summary(folder, clips)
+        print(json.dumps(table, indent=1))
+        if args.export:
+            Path(args.export).write_text(json.dumps(table, indent=1) + "\n")
         return
     for arm in args.arm or []:
         run_arm(arm, folder / arm, args.minutes, args.points, clips)

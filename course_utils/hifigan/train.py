@@ -40,6 +40,7 @@ class VocoderRun:
     warmup: int = 0  # the GAN starts at this step: the generator learns from the mel loss alone before it
     disc_warmup: int = 0  # then this many discriminator-only steps against the frozen generator
     lr: float = configs.OptimConfig.lr  # AdamW, generator and discriminators
+    phase_weight: float = 0.0  # > 0 adds this x losses.phase_loss to the generator's loss (not in the paper)
     batch_size: int = 8
     segment_size: int = 8192
     seed: int = 0
@@ -197,6 +198,8 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
             adv = sum(losses.generator_adversarial_loss(s) for s, _ in outs_fake)
             fm = sum(losses.feature_matching_loss(fr, ff) for (_, fr), (_, ff) in zip(outs_real, outs_fake))
             loss_g = adv + w.feature_matching * fm + w.mel * l1
+        if generator_learns and run.phase_weight:
+            loss_g = loss_g + run.phase_weight * losses.phase_loss(real, fake)
         if generator_learns:
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -256,6 +259,8 @@ def main(argv=None) -> None:
     parser.add_argument("--disc-warmup", type=int, default=d.disc_warmup,
                         help="discriminator-only steps when the GAN starts (the generator frozen)")
     parser.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate of all networks")
+    parser.add_argument("--phase-weight", type=float, default=d.phase_weight,
+                        help="weight of losses.phase_loss in the generator's loss (0: the paper's losses only)")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="total over all processes")
     parser.add_argument("--segment-size", type=int, default=d.segment_size)
     parser.add_argument("--seed", type=int, default=d.seed)
@@ -285,7 +290,7 @@ def main(argv=None) -> None:
     if not args.lr > 0:
         parser.error(f"--lr {args.lr}: the learning rate must be a positive number, e.g. 2e-4 or 1e-4.")
     run = VocoderRun(generator=args.config, discriminators=args.discriminators, data=args.data, steps=args.steps,
-                     warmup=args.warmup, disc_warmup=args.disc_warmup, lr=args.lr, batch_size=args.batch_size,
+                     warmup=args.warmup, disc_warmup=args.disc_warmup, lr=args.lr, phase_weight=args.phase_weight, batch_size=args.batch_size,
                      segment_size=args.segment_size, seed=args.seed,
                      valid_every=args.valid_every, checkpoint_every=args.checkpoint_every,
                      max_seconds=None if args.minutes is None else 60 * args.minutes)
