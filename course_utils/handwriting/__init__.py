@@ -1,1 +1,2 @@
-"""Online handwriting: the stroke format, data readers, mixture density output, the networks."""
+"""Online handwriting: the stroke format, data readers, mixture density output, the networks, and the
+recognizer that reads strokes back to text (bidirectional LSTM + CTC)."""
