@@ -147,3 +147,12 @@ def test_phase_loss_is_zero_for_the_same_audio_and_punishes_shifts_and_noise():
     with pytest.raises(ValueError, match="differ in shape"):
         losses.phase_loss(voice, voice[..., :-1])
     assert losses.anti_wrap(torch.tensor([2 * np.pi + 0.1, -0.1, np.pi])).tolist() == pytest.approx([0.1, 0.1, np.pi])
+
+
+def test_the_mel_settings_travel_with_the_exported_weights(voice, tmp_path):
+    ckpt = tmp_path / "c.pt"
+    vtrain.train(run(voice, steps=1, segment_size=4096), ckpt, log=lambda *_: None)
+    G, meta = vtrain.load_vocoder(vtrain.export_vocoder(ckpt, tmp_path / "c_export.pt"))
+    assert meta["audio_config"] == configs.AudioConfig(segment_size=4096) and meta["step"] == 1
+    _, shipped = vtrain.load_vocoder(study.pretrained_v3())  # exported before: the default front end
+    assert shipped["audio_config"].n_mels == 80 and shipped["audio_config"].hop_size == 256

@@ -124,5 +124,4 @@ class OptimConfig:
     betas: tuple = (0.8, 0.99)
     weight_decay: float = 0.01  # the paper's lambda; also torch.optim.AdamW's default
     lr_decay: float = 0.999  # multiply the learning rate by this after every epoch
-    batch_size: int = 16  # segments per step in the paper
     weights: LossWeights = field(default_factory=LossWeights)

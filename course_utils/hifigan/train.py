@@ -41,8 +41,8 @@ class VocoderRun:
     disc_warmup: int = 0  # then this many discriminator-only steps against the frozen generator
     lr: float = configs.OptimConfig.lr  # AdamW, generator and discriminators
     phase_weight: float = 0.0  # > 0 adds this x losses.phase_loss to the generator's loss (not in the paper)
-    batch_size: int = 8
-    segment_size: int = 8192
+    batch_size: int = 8  # segments per step (the paper: 16)
+    segment_size: int = 8192  # samples per segment; the AudioConfig of the run takes it from here
     seed: int = 0
     valid_every: int = 500
     checkpoint_every: int = 100
@@ -159,7 +159,8 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
         save_checkpoint(checkpoint, {
             "model": _unwrap(G).state_dict(), "mpd": _unwrap(mpd).state_dict(), "msd": _unwrap(msd).state_dict(),
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step, "history": asdict(history),
-            "run": asdict(run), "generator_config": asdict(configs.GENERATORS[run.generator])})
+            "run": asdict(run), "generator_config": asdict(configs.GENERATORS[run.generator]),
+            "audio_config": asdict(audio_cfg)})
 
     if run.clock not in ("wall", "cpu"):
         raise ValueError(f"clock={run.clock!r}: use 'wall' or 'cpu'.")
@@ -227,7 +228,9 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
 def export_vocoder(checkpoint, path, *, metadata: dict | None = None) -> Path:
     """The generator of a training checkpoint as a small inference file (config, weights, metadata)."""
     saved = load_checkpoint(checkpoint)
+    audio = saved.get("audio_config", asdict(configs.AudioConfig()))  # older checkpoints: the default front end
     return save_checkpoint(path, {"model": saved["model"], "generator_config": saved["generator_config"],
+                                  "audio_config": audio,
                                   "metadata": metadata or {"step": saved["step"], "run": saved["run"]}})
 
 
@@ -238,13 +241,16 @@ def _generator_config(saved: dict) -> configs.GeneratorConfig:
 
 
 def load_vocoder(path, device="cpu") -> tuple[Generator, dict]:
-    """An exported (or training) file -> (generator with weight norm removed, in eval mode; metadata)."""
+    """An exported (or training) file -> (generator with weight norm removed, in eval mode; metadata).
+    The metadata's "audio_config" is the mel front end the generator was trained on (an `AudioConfig`)."""
     saved = load_checkpoint(path, map_location=device)
     if "generator_config" not in saved:
         raise CheckpointError(f"{path} holds no generator_config: it is not a vocoder file.")
     G = Generator(_generator_config(saved))
     G.load_state_dict(saved["model"])
-    return G.remove_weight_norm().to(device).eval(), saved.get("metadata", {})
+    audio = saved.get("audio_config")  # files exported before it was stored used the default front end
+    metadata = {**saved.get("metadata", {}), "audio_config": configs.AudioConfig(**audio) if audio else configs.AudioConfig()}
+    return G.remove_weight_norm().to(device).eval(), metadata
 
 
 def main(argv=None) -> None:
