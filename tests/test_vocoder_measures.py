@@ -156,3 +156,32 @@ def test_the_mel_settings_travel_with_the_exported_weights(voice, tmp_path):
     assert meta["audio_config"] == configs.AudioConfig(segment_size=4096) and meta["step"] == 1
     _, shipped = vtrain.load_vocoder(study.pretrained_v3())  # exported before: the default front end
     assert shipped["audio_config"].n_mels == 80 and shipped["audio_config"].hop_size == 256
+
+
+def test_istft_head_generator_and_partial_start_from_another_design(voice, tmp_path):
+    from course_utils.hifigan.generator import Generator
+
+    cfg = configs.GENERATORS["v3_istft"]
+    assert cfg.upsampling == 256 and cfg.upsample_rates == (8, 8)
+    G = Generator(cfg)
+    assert G(torch.randn(2, 80, 3) - 4).shape == (2, 1, 768)
+    with pytest.raises(ValueError, match="multiply to"):
+        configs.replace(cfg, istft_hop=2).check(256)
+    small_istft = configs.replace(configs.SMALL, upsample_rates=(8, 8), upsample_kernel_sizes=(16, 16),
+                                  istft_n_fft=16, istft_hop=4)
+    warm = tmp_path / "warm.pt"
+    vtrain.train(run(voice, steps=1), warm, log=lambda *_: None)
+    start = vtrain.export_vocoder(warm, tmp_path / "small.pt")
+    monkey = dict(configs.GENERATORS, small_istft=small_istft)
+    import unittest.mock
+
+    with unittest.mock.patch.dict(configs.GENERATORS, monkey):
+        logs = []
+        with pytest.raises(Exception, match="another configuration"):
+            vtrain.train(run(voice, generator="small_istft", steps=3), tmp_path / "x.pt", init_generator=start,
+                         log=logs.append)
+        vtrain.train(run(voice, generator="small_istft", steps=3, init_partial=True), tmp_path / "y.pt",
+                     init_generator=start, log=logs.append)
+    assert any("Took" in line for line in logs)
+    taken = vtrain.load_checkpoint(tmp_path / "y.pt")["model"]
+    assert "conv_pre.bias" in taken and taken["conv_post.bias"].shape == (18,)

@@ -32,6 +32,16 @@ class GeneratorConfig:
     resblock: str = "1"  # "1": pairs of dilated and plain convolutions; "2": one dilated convolution each
     resblock_kernel_sizes: tuple = (3, 7, 11)  # one residual block per kernel size in each fusion module
     resblock_dilation_sizes: tuple = ((1, 3, 5), (1, 3, 5), (1, 3, 5))  # the dilations of each block
+    # > 0: an inverse-STFT output head (iSTFTNet, Kaneko et al. 2022; not in HiFi-GAN): conv_post gives the
+    # magnitudes and phases of an STFT with this FFT size, and istft_hop samples per step replace the last
+    # upsampling layers; the rates times istft_hop make the hop size
+    istft_n_fft: int = 0
+    istft_hop: int = 1
+
+    @property
+    def upsampling(self) -> int:
+        """Samples per mel frame: the product of the rates, times the inverse STFT's hop."""
+        return math.prod(self.upsample_rates) * (self.istft_hop if self.istft_n_fft else 1)
 
     def check(self, hop_size: int | None = None) -> None:
         """Raise a ValueError that says what to change if the configuration cannot work
@@ -54,11 +64,13 @@ class GeneratorConfig:
         if self.upsample_initial_channel % 2 ** len(self.upsample_rates):
             raise ValueError(f"upsample_initial_channel={self.upsample_initial_channel} must be divisible by "
                              f"2 ** {len(self.upsample_rates)}: every upsampling layer halves the channels.")
-        product = math.prod(self.upsample_rates)
+        if self.istft_n_fft and not 0 < self.istft_hop <= self.istft_n_fft:
+            raise ValueError(f"istft_hop={self.istft_hop} must be between 1 and istft_n_fft={self.istft_n_fft}.")
+        product = self.upsampling
         if hop_size is not None and product != hop_size:
-            raise ValueError(f"the upsampling rates {self.upsample_rates} multiply to {product}, but the hop size "
-                             f"is {hop_size}: one mel frame must become exactly hop_size samples. Change the "
-                             "rates (and kernels) or AudioConfig.hop_size.")
+            raise ValueError(f"the upsampling rates {self.upsample_rates} (times istft_hop when istft_n_fft > 0) "
+                             f"multiply to {product}, but the hop size is {hop_size}: one mel frame must become "
+                             "exactly hop_size samples. Change the rates (and kernels) or AudioConfig.hop_size.")
 
 
 V1 = GeneratorConfig()
@@ -67,7 +79,10 @@ V3 = GeneratorConfig(upsample_rates=(8, 8, 4), upsample_kernel_sizes=(16, 16, 8)
                      resblock="2", resblock_kernel_sizes=(3, 5, 7), resblock_dilation_sizes=((1, 2), (2, 6), (3, 12)))
 # A CPU-sized generator: V3's layout with a quarter of its channels (0.12M parameters, ~1/12 of V3).
 SMALL = replace(V3, upsample_initial_channel=64)
-GENERATORS = {"v1": V1, "v2": V2, "v3": V3, "small": SMALL}
+# iSTFTNet's C8C8I on V3: V3's first two upsampling stages (their weights can start from a trained V3), then an
+# inverse STFT (FFT 16, hop 4) instead of the last x4 stage, the one that runs at the full sample rate.
+V3_ISTFT = replace(V3, upsample_rates=(8, 8), upsample_kernel_sizes=(16, 16), istft_n_fft=16, istft_hop=4)
+GENERATORS = {"v1": V1, "v2": V2, "v3": V3, "small": SMALL, "v3_istft": V3_ISTFT}
 
 
 @dataclass(frozen=True)

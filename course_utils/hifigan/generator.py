@@ -60,7 +60,8 @@ class ResBlock2(nn.Module):
 
 
 class Generator(nn.Module):
-    """``generator(mel)``: log-mel (B, n_mels, frames) -> audio (B, 1, frames * prod(upsample_rates)) in [-1, 1].
+    """``generator(mel)``: log-mel (B, n_mels, frames) -> audio (B, 1, frames * config.upsampling) in [-1, 1]
+    (with an inverse-STFT head, `config.istft_n_fft` > 0, not bounded).
 
     `hop_size` (default: AudioConfig's 256) is checked against the upsampling rates; None skips the check.
     """
@@ -80,7 +81,9 @@ class Generator(nn.Module):
             channels //= 2
             self.mrf.append(nn.ModuleList(Block(channels, kernel, dilations) for kernel, dilations in
                                           zip(config.resblock_kernel_sizes, config.resblock_dilation_sizes)))
-        self.conv_post = nn.Conv1d(channels, 1, 7, padding=same_padding(7))
+        # one output channel of audio, or the magnitudes and phases of the inverse STFT head
+        bins = config.istft_n_fft // 2 + 1
+        self.conv_post = nn.Conv1d(channels, 2 * bins if config.istft_n_fft else 1, 7, padding=same_padding(7))
         for module in self.modules():
             if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
                 if module is not self.conv_pre:
@@ -93,7 +96,7 @@ class Generator(nn.Module):
                              "Add a batch axis with mel[None]; for other mel bands set GeneratorConfig.n_mels.")
         if mel.shape[-1] == 0:
             raise ValueError(f"mel has 0 frames: the audio it came from is shorter than one hop "
-                             f"({math.prod(self.config.upsample_rates)} samples). Give at least one frame.")
+                             f"({self.config.upsampling} samples). Give at least one frame.")
         weight_dtype = self.conv_post.bias.dtype
         if mel.dtype != weight_dtype:
             raise ValueError(f"mel is {mel.dtype} but the generator's weights are {weight_dtype}: pass "
@@ -105,7 +108,19 @@ class Generator(nn.Module):
         for up, blocks in zip(self.ups, self.mrf):
             x = up(F.leaky_relu(x, LRELU_SLOPE))  # (B, C / 2, length x u)
             x = sum(block(x) for block in blocks) / len(blocks)  # multi-receptive-field fusion
-        return torch.tanh(self.conv_post(F.leaky_relu(x, POST_LRELU_SLOPE)))  # (B, 1, frames * hop)
+        x = self.conv_post(F.leaky_relu(x, POST_LRELU_SLOPE))
+        if not self.config.istft_n_fft:
+            return torch.tanh(x)  # (B, 1, frames * hop)
+        return self._istft(x)
+
+    def _istft(self, x: torch.Tensor) -> torch.Tensor:
+        """iSTFTNet's head: (B, 2 (n_fft / 2 + 1), L) -> log-magnitudes and phases -> audio (B, 1, L x istft_hop)."""
+        n_fft, hop = self.config.istft_n_fft, self.config.istft_hop
+        log_magnitude, phase = x.float().chunk(2, dim=1)
+        spec = torch.polar(torch.exp(log_magnitude), math.pi * torch.sin(phase))  # (B, bins, L)
+        window = torch.hann_window(n_fft, device=x.device)
+        audio = torch.istft(spec, n_fft, hop, n_fft, window=window, center=True, length=x.shape[-1] * hop)
+        return audio[:, None].to(x.dtype)  # (B, 1, frames * hop)
 
     def remove_weight_norm(self) -> "Generator":
         """Fold weight norm into plain weights, in place (for inference): same output, less work."""

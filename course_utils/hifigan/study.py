@@ -35,6 +35,9 @@ ARMS = {
     # (e) (c) plus a phase-aware loss, weighted so that at the start (3.8, as for noise) it is about a quarter
     # of the mel term (45 x 0.29)
     "phase_dwarm": replace(BASE, disc_warmup=300, phase_weight=1.0),
+    # (f) a CPU-friendly design from after the paper: V3's first two stages (taken from the shipped V3) and an
+    # inverse-STFT head (iSTFTNet) instead of the full-rate stage; 1,000 mel-loss steps for the new head first
+    "istft_dwarm": replace(BASE, generator="v3_istft", init_partial=True, warmup=START_STEP + 1000, disc_warmup=300),
 }
 
 

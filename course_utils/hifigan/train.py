@@ -41,6 +41,7 @@ class VocoderRun:
     disc_warmup: int = 0  # then this many discriminator-only steps against the frozen generator
     lr: float = configs.OptimConfig.lr  # AdamW, generator and discriminators
     phase_weight: float = 0.0  # > 0 adds this x losses.phase_loss to the generator's loss (not in the paper)
+    init_partial: bool = False  # init_generator may be of another design: take the layers whose shapes fit
     batch_size: int = 8  # segments per step (the paper: 16)
     segment_size: int = 8192  # samples per segment; the AudioConfig of the run takes it from here
     seed: int = 0
@@ -129,10 +130,19 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
             log(f"Resumed from {checkpoint} at step {start}.")
     elif init_generator is not None:
         saved = load_checkpoint(init_generator, map_location=device)
-        if "generator_config" not in saved or _generator_config(saved) != configs.GENERATORS[run.generator]:
+        same = "generator_config" in saved and _generator_config(saved) == configs.GENERATORS[run.generator]
+        if not same and not (run.init_partial and "generator_config" in saved):
             raise CheckpointError(f"{init_generator} holds a generator of another configuration than "
                                   f"--config {run.generator}: pass the --config it was trained with.")
-        G.load_state_dict(saved["model"])
+        if same:
+            G.load_state_dict(saved["model"])
+        else:  # another design that shares layers (e.g. v3_istft from v3): take the tensors that fit
+            own = G.state_dict()
+            taken = {k: v for k, v in saved["model"].items() if k in own and own[k].shape == v.shape}
+            G.load_state_dict(taken, strict=False)
+            if rank == 0:
+                log(f"Took {len(taken)} of the generator's {len(own)} tensors from {init_generator}; "
+                    "the others start afresh.")
         start = int(saved.get("metadata", {}).get("step", 0))
         if rank == 0:
             log(f"Started from the generator of {init_generator} (step {start}), new discriminators.")
