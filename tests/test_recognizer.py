@@ -54,6 +54,30 @@ def test_greedy_decode_merges_repeats_then_drops_blanks():
     assert rec.greedy_decode(torch.zeros(1, 4, 3), torch.tensor([4]), alphabet) == [""]  # ties: the blank
 
 
+def test_beam_search_sums_alignments_where_the_best_path_does_not():
+    alphabet = "a"
+    # p(blank) = 0.6, p('a') = 0.4 at both steps: the best path "--" reads "" (0.36), but "a" has the paths
+    # aa, a-, -a: 0.16 + 0.24 + 0.24 = 0.64
+    logits = torch.log(torch.tensor([[[0.6, 0.4], [0.6, 0.4]]]))
+    assert rec.greedy_decode(logits, torch.tensor([2]), alphabet) == [""]
+    assert rec.beam_decode(logits, torch.tensor([2]), alphabet) == ["a"]
+    # a wide beam finds the likeliest labelling, checked by summing all 3^5 paths of random logits
+    import itertools
+
+    for seed in range(5):
+        logits = torch.randn(1, 5, 3, generator=torch.Generator().manual_seed(seed))
+        y, totals = logits.softmax(-1)[0], {}
+        for path in itertools.product(range(3), repeat=5):
+            text = "".join("ab"[c - 1] for i, c in enumerate(path) if c and (i == 0 or c != path[i - 1]))
+            totals[text] = totals.get(text, 0.0) + float(torch.prod(y[torch.arange(5), list(path)]))
+        assert rec.beam_decode(logits, torch.tensor([5]), "ab", beam_width=64) == [max(totals, key=totals.get)]
+    paths = torch.tensor([[1, 1, 0, 1, 2, 2, 0, 0]])  # clear-cut logits: both decoders agree
+    clear = torch.nn.functional.one_hot(paths, 3).float() * 10.0
+    assert rec.beam_decode(clear, torch.tensor([8]), "ab", beam_width=4) == ["aab"]
+    with pytest.raises(ValueError, match="beam_width"):
+        rec.beam_decode(clear, torch.tensor([8]), "ab", beam_width=0)
+
+
 def test_ctc_loss_equals_the_sum_over_alignments_by_hand():
     logits = torch.randn(1, 2, 3, generator=torch.Generator().manual_seed(0))
     y = logits.softmax(-1)[0]  # (T=2, classes: blank, a, b)
@@ -87,7 +111,7 @@ def test_a_tiny_recognizer_learns_to_read_three_lines():
     batch = rec.make_batch(texts, strokes, model.config.alphabet)
     fit(model, lambda step: batch, TrainConfig(steps=200, lr=1e-2, valid_every=0, checkpoint_every=0, progress=False))
     assert model.read(strokes) == texts
-    assert model.read(strokes[0]) == "go on"
+    assert model.read(strokes[0]) == "go on" and model.read(strokes, beam_width=4) == texts
     assert model.cer(texts, strokes) == 0.0
 
 

@@ -10,6 +10,7 @@ greedy decoding: the likeliest class per step, repeats merged, blanks dropped.
 """
 from __future__ import annotations
 
+import math
 import string
 import zlib
 from dataclasses import asdict, dataclass, fields, replace
@@ -121,8 +122,11 @@ class Recognizer(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     @torch.no_grad()
-    def read(self, strokes, *, batch_size: int = 32):
-        """The text of a line, (T, 3) pen offsets in the data's units -> str; or of a list of lines -> list[str]."""
+    def read(self, strokes, *, beam_width: int | None = None, batch_size: int = 32):
+        """The text of a line, (T, 3) pen offsets in the data's units -> str; or of a list of lines -> list[str].
+
+        Greedy (best path) decoding, or prefix beam search with `beam_width`. The writer's lines are in its
+        scaled units: read `scale.invert(writing.strokes)`."""
         single = not isinstance(strokes, (list, tuple))
         lines = [_check_line(s, i) for i, s in enumerate([strokes] if single else strokes)]
         was_training = self.training
@@ -134,17 +138,20 @@ class Recognizer(nn.Module):
             idx = order[i:i + batch_size]
             x, lengths = pad_lines([lines[j] for j in idx])
             logits, _ = self(x.to(device), lengths)
-            for j, text in zip(idx, greedy_decode(logits, self.step_lengths(lengths), self.config.alphabet)):
+            steps = self.step_lengths(lengths)
+            texts = (greedy_decode(logits, steps, self.config.alphabet) if beam_width is None
+                     else beam_decode(logits, steps, self.config.alphabet, beam_width))
+            for j, text in zip(idx, texts):
                 out[j] = text
         self.train(was_training)
         return out[0] if single else out
 
-    def cer(self, texts: list[str], strokes: list) -> float:
+    def cer(self, texts: list[str], strokes: list, *, beam_width: int | None = None) -> float:
         """Character error rate of reading `strokes` against `texts`: total edit distance / total length."""
         if len(texts) != len(strokes):
             raise ValueError(f"{len(texts)} texts but {len(strokes)} lines: they must pair up.")
         encode_targets(texts, self.config.alphabet)  # a reference the recognizer cannot read is an error
-        return character_error_rate(texts, self.read(list(strokes)))
+        return character_error_rate(texts, self.read(list(strokes), beam_width=beam_width))
 
 
 def reverse_lines(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -180,6 +187,36 @@ def greedy_decode(logits, lengths, alphabet: str) -> list[str]:
     for row, n in zip(best, lengths.tolist()):
         path = row[:n].tolist()
         out.append("".join(alphabet[c - 1] for i, c in enumerate(path) if c != BLANK and (i == 0 or c != path[i - 1])))
+    return out
+
+
+def beam_decode(logits, lengths, alphabet: str, beam_width: int = 8) -> list[str]:
+    """Prefix beam search: the likeliest labelling among `beam_width` kept per step, each scored by the sum
+    over all its alignments (ending in a blank or not), where best path decoding scores one alignment only.
+
+    logits (B, T, C + 1); lengths (B,) valid steps per line."""
+    if beam_width < 1:
+        raise ValueError(f"beam_width must be at least 1, got {beam_width}.")
+    add, none = np.logaddexp, -math.inf
+    out = []
+    for lp, n in zip(F.log_softmax(logits.detach().float(), -1).cpu(), lengths.tolist()):
+        beams = {(): (0.0, none)}  # prefix -> (log p of its paths ending in a blank, ... in its last character)
+        for t in range(n):
+            row = lp[t].tolist()
+            grown: dict[tuple, list[float]] = {}
+            for prefix, (blank, last) in beams.items():
+                entry = grown.setdefault(prefix, [none, none])
+                entry[0] = add(entry[0], add(blank, last) + row[BLANK])
+                for c in lp[t, 1:].topk(min(beam_width, len(alphabet))).indices.add(1).tolist():
+                    new = grown.setdefault(prefix + (c,), [none, none])
+                    if prefix and prefix[-1] == c:  # a repeat needs a blank between: "aa" only after "a-"
+                        new[1] = add(new[1], blank + row[c])
+                        entry[1] = add(entry[1], last + row[c])  # "a" + "a" stays "a"
+                    else:
+                        new[1] = add(new[1], add(blank, last) + row[c])
+            beams = dict(sorted(grown.items(), key=lambda kv: -add(*kv[1]))[:beam_width])
+        best = max(beams, key=lambda prefix: add(*beams[prefix]))
+        out.append("".join(alphabet[c - 1] for c in best))
     return out
 
 
