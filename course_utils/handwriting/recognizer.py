@@ -6,7 +6,7 @@
 The network reads the pen offsets (dx, dy, end_of_stroke), scaled as the writer scales them
 (`OffsetScale`: dx / std_x, dy / std_y), a few points per step, in both directions, and gives at
 each step the log-probabilities of the writer's characters and of the blank. Reading a line is
-greedy decoding: the likeliest class per step, repeats merged, blanks dropped.
+greedy decoding (the likeliest class per step, repeats merged, blanks dropped) or a prefix beam search.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class RecognizerConfig:
     num_layers: int = 2  # stacked bidirectional layers (Graves 2009: 1)
     dropout: float = 0.0  # between LSTM layers, during training only
     std_x: float = 1.0  # the offset scale (`OffsetScale.fit` on the training lines): set by the training command
-    std_y: float = 1.0
+    std_y: float = 1.0  # the same for dy
 
 
 def encode_targets(texts: list[str], alphabet: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,12 +81,13 @@ class Recognizer(nn.Module):
         if config.frames_per_step < 1 or config.num_layers < 1:
             raise ValueError(f"frames_per_step and num_layers must be at least 1, got {config.frames_per_step} "
                              f"and {config.num_layers}.")
-        H = config.hidden_size
-        # one LSTM per layer and direction; the backward ones read each line reversed (see `reverse_lines`)
-        self.forward_layers = nn.ModuleList(
-            nn.LSTM(3 * config.frames_per_step if i == 0 else 2 * H, H, batch_first=True) for i in range(config.num_layers))
-        self.backward_layers = nn.ModuleList(
-            nn.LSTM(3 * config.frames_per_step if i == 0 else 2 * H, H, batch_first=True) for i in range(config.num_layers))
+        H, inputs = config.hidden_size, 3 * config.frames_per_step
+
+        def stack():  # one LSTM per layer; the upper layers read both directions of the layer below
+            return nn.ModuleList(nn.LSTM(inputs if i == 0 else 2 * H, H, batch_first=True) for i in range(config.num_layers))
+
+        # the backward direction reads each line reversed within its length (see `reverse_lines`)
+        self.forward_layers, self.backward_layers = stack(), stack()
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(2 * config.hidden_size, len(config.alphabet) + 1)
 
