@@ -59,3 +59,12 @@ def test_random_batches_cut_long_lines_into_windows():
     assert x.shape == (6, 4, 3) and mask.all()
     starts = {tuple(x[b, 1].tolist()) for b in range(6)}
     assert len(starts) > 1  # windows start at different points
+
+
+def test_a_slice_of_a_set_is_a_set_with_the_same_scale():
+    train, _ = data.split_lines(*lines(), valid_fraction=0.2, seed=1)
+    part = train[:3]
+    assert isinstance(part, data.HandwritingSet) and len(part) == 3 and part.scale is train.scale
+    assert part.texts == train.texts[:3] and all(a is b for a, b in zip(part.strokes, train.strokes))
+    with pytest.raises(TypeError, match=r"takes a slice such as \[:40\]"):
+        train[0]

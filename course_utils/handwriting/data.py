@@ -23,6 +23,13 @@ class HandwritingSet:
     def points(self) -> int:
         return sum(len(s) for s in self.strokes)
 
+    def __getitem__(self, lines: slice) -> "HandwritingSet":
+        """Some of the lines as a set of their own: `valid_set[:40]`."""
+        if not isinstance(lines, slice):
+            raise TypeError(f"a HandwritingSet takes a slice such as [:40], not {lines!r}; "
+                            "use .texts[i] and .strokes[i] for one line.")
+        return HandwritingSet(self.texts[lines], self.strokes[lines], self.scale)
+
 
 def split_lines(texts: list[str], strokes: list[np.ndarray], *, valid_fraction: float = 0.1, seed: int = 0,
                 scale: OffsetScale | None = None) -> tuple[HandwritingSet, HandwritingSet]:
