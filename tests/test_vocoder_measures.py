@@ -185,3 +185,19 @@ def test_istft_head_generator_and_partial_start_from_another_design(voice, tmp_p
     assert any("Took" in line for line in logs)
     taken = vtrain.load_checkpoint(tmp_path / "y.pt")["model"]
     assert "conv_pre.bias" in taken and taken["conv_post.bias"].shape == (18,)
+
+
+def test_other_voice_reads_the_m_clips_longer_than_two_seconds(tmp_path, monkeypatch):
+    from course_utils import speech
+
+    folder = tmp_path / "sound" / "level" / "cs"
+    folder.mkdir(parents=True)
+    for name, seconds in [("a-m-1.ogg", 2.5), ("a-m-0.ogg", 1.0), ("a-v-2.ogg", 3.0), ("b-m-3.ogg", 2.2)]:
+        sf.write(folder / name, harmonic(200.0, seconds), RATE)
+    monkeypatch.setattr(speech, "fillets_dirs", lambda: (tmp_path / "missing", tmp_path / "sound"))
+    clips = study.other_voice_clips(count=5)
+    assert [round(len(c) / RATE, 1) for c in clips] == [2.5, 2.2]  # by name, short and big-fish clips left out
+    assert len(study.other_voice_clips(count=1)) == 1
+    monkeypatch.setattr(speech, "fillets_dirs", lambda: (tmp_path / "missing", tmp_path / "also_missing"))
+    with pytest.raises(Exception, match="apt-get"):
+        study.other_voice_clips()
