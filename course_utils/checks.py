@@ -5,6 +5,8 @@ right; it never raises, so a notebook with unfinished exercises still runs from 
 """
 from __future__ import annotations
 
+import hashlib
+
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -27,6 +29,17 @@ class Verdict:
 
     def __repr__(self) -> str:
         return ("Correct: " if self.ok else "Not yet: ") + self.message
+
+
+def _multiple_choice(question: str, answer, options: dict[str, str], key: str, right: str, hint: str) -> Verdict:
+    """One letter of `options`. The right letter is stored only as `key`, the SHA-256 of '<question>:<letter>',
+    so that reading this file does not give it away."""
+    letter = str(answer).strip().lower()[:1]
+    if letter not in options:
+        return Verdict(False, f"answer with one letter: {', '.join(options)}.")
+    if hashlib.sha256(f"{question}:{letter}".encode()).hexdigest() == key:
+        return Verdict(True, right)
+    return Verdict(False, f"({letter}) {options[letter]}: {hint}")
 
 
 def _call(fn: Callable, *args):
@@ -249,18 +262,16 @@ def check_stopping_rule(finished_fn: Callable) -> Verdict:
 def check_bias_answer(answer: str) -> Verdict:
     """Which statement says what a sampling bias b > 0 does to the mixture? One letter, a to d."""
     options = {
-        "a": "it moves the means mu towards the previous point",
-        "b": "it sharpens the component weights (pi_hat (1 + b)) and narrows every Gaussian (sigma e^-b)",
-        "c": "it raises the end-of-stroke probability, so strokes get shorter",
-        "d": "it adds b to the log-likelihood of every point",
+        "a": "it moves every mean towards the previous pen position",
+        "b": "it raises the end-of-stroke probability, so strokes get shorter",
+        "c": "it sharpens the mixture weights and narrows every Gaussian",
+        "d": "it slows the attention window down, so letters get wider",
     }
-    answer = str(answer).strip().lower()[:1]
-    if answer not in options:
-        return Verdict(False, f"answer with one letter: {', '.join(options)}.")
-    if answer == "b":
-        return Verdict(True, "the bias leaves the means alone; it lowers the entropy of the mixture, so "
-                             "samples stay near the likeliest path: neater, but all alike.")
-    return Verdict(False, f"({answer}) {options[answer]}: look at how `split_params` uses the bias.")
+    return _multiple_choice("bias", answer, options,
+                            "1ca994d7c16b26af282a7b819c5bc52cbb5a18719f96bbe3ee754d0ca5bb58c5",
+                            "the bias leaves the means and the window alone; it lowers the entropy of the mixture, so samples"
+                            " stay near the likeliest path: neater, but all alike.",
+                            "look at how `split_params` uses the bias.")
 
 
 # ---------------------------------------------------------------- 04 gated units
@@ -321,19 +332,16 @@ def check_matched_size(matched_size: Callable) -> Verdict:
 def check_not_conclusive_answer(answer: str) -> Verdict:
     """Why do Chung et al. call their comparison of LSTM and GRU "not conclusive"? One letter, a to d."""
     options = {
-        "a": "the GRU was better on every data set",
-        "b": "the best gated unit changed with the data set, each unit was trained once, with one parameter "
-             "budget, and the differences are small next to what hyperparameters and seeds change",
-        "c": "the tanh RNN won on speech",
-        "d": "the models were too large for the data",
+        "a": "the GRU beat the LSTM on every data set, by a wide margin",
+        "b": "the tanh RNN won on speech, so gating did not help there",
+        "c": "the models were too large for the data sets and overfitted",
+        "d": "the better gated unit changed with the data set, from single runs",
     }
-    answer = str(answer).strip().lower()[:1]
-    if answer not in options:
-        return Verdict(False, f"answer with one letter: {', '.join(options)}.")
-    if answer == "b":
-        return Verdict(True, "both gated units beat tanh clearly, but which of them is better depends on the "
-                             "data set, and one run per unit cannot separate small differences from noise.")
-    return Verdict(False, f"({answer}) {options[answer]}: compare the paper's rows for music and speech.")
+    return _multiple_choice("not_conclusive", answer, options,
+                            "ae4c0892059f6dc6a7982900f9e1b930085b8ae786c1a19f16b267f14cebcf29",
+                            "both gated units beat tanh clearly, but which of them is better depends on the data set, and one"
+                            " run per unit cannot separate small differences from noise.",
+                            "compare the paper's rows for music and speech.")
 
 
 # ---------------------------------------------------------------- 05 HiFi-GAN
@@ -384,16 +392,13 @@ def check_feature_matching(fm_loss: Callable) -> Verdict:
 def check_mel_weight_answer(answer: str) -> Verdict:
     """Why does HiFi-GAN weight the mel loss by 45? One letter, a to d."""
     options = {
-        "a": "because there are 45 mel bands",
-        "b": "to balance the terms: the mel L1 is a small number next to the adversarial and feature losses, and "
-             "the weight makes it steer early training towards the right spectrum while the GAN adds detail",
-        "c": "because the discriminators need it to converge",
-        "d": "it converts the mel L1 into decibels",
+        "a": "it balances the terms, so the mel loss steers training early on",
+        "b": "it matches the mel bands: one unit of weight for each band",
+        "c": "the discriminators do not converge without a large mel term",
+        "d": "it converts the mel L1 of log magnitudes into decibels",
     }
-    answer = str(answer).strip().lower()[:1]
-    if answer not in options:
-        return Verdict(False, f"answer with one letter: {', '.join(options)}.")
-    if answer == "b":
-        return Verdict(True, "the weight is a balance found by the authors: with it the mel term dominates early "
-                             "training and keeps the adversarial game anchored to the input spectrogram.")
-    return Verdict(False, f"({answer}) {options[answer]}: compare the sizes of the loss terms during training.")
+    return _multiple_choice("mel_weight", answer, options,
+                            "0f6bcab13cdedab291c2281d626939821fb11c1c8b8d69d0ad5d821d49d9d372",
+                            "the weight is a balance found by the authors: with it the mel term dominates early training and "
+                            "keeps the adversarial game anchored to the input spectrogram.",
+                            "compare the sizes of the loss terms during training.")

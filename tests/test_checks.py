@@ -1,6 +1,7 @@
 """Each checker accepts a right answer and explains a wrong one."""
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -110,7 +111,7 @@ def test_stopping_rule_checker():
 
 
 def test_bias_answer_checker():
-    assert checks.check_bias_answer("b") and checks.check_bias_answer(" B) sharpens")
+    assert checks.check_bias_answer("c") and checks.check_bias_answer(" C) sharpens")
     expect_wrong(checks.check_bias_answer("a"), "split_params")
     expect_wrong(checks.check_bias_answer("?"), "one letter")
 
@@ -141,7 +142,7 @@ def test_matched_size_checker():
 
 
 def test_not_conclusive_checker():
-    assert checks.check_not_conclusive_answer("b")
+    assert checks.check_not_conclusive_answer("d")
     expect_wrong(checks.check_not_conclusive_answer("a"), "compare")
 
 
@@ -159,5 +160,18 @@ def test_hifigan_checkers():
     assert checks.check_feature_matching(feature_matching_loss)
     expect_wrong(checks.check_feature_matching(lambda r, f: 2 * feature_matching_loss(r, f)), "weight 2")
     expect_wrong(checks.check_feature_matching(lambda r, f: feature_matching_loss(r, f) / 3), "do not average")
-    assert checks.check_mel_weight_answer("b")
-    expect_wrong(checks.check_mel_weight_answer("a"), "sizes")
+    assert checks.check_mel_weight_answer("a")
+    expect_wrong(checks.check_mel_weight_answer("b"), "sizes")
+
+
+@pytest.mark.parametrize("checker", [checks.check_bias_answer, checks.check_not_conclusive_answer,
+                                     checks.check_mel_weight_answer])
+def test_multiple_choice_has_one_right_letter_and_does_not_give_it_away(checker):
+    import inspect
+
+    assert sum(bool(checker(letter)) for letter in "abcd") == 1
+    source = inspect.getsource(checker)
+    assert "==" not in source and "if answer" not in source  # the right letter is only a hash
+    options = [line for line in source.splitlines() if line.strip()[:4] in ('"a":', '"b":', '"c":', '"d":')]
+    lengths = [len(line) for line in options]
+    assert len(options) == 4 and max(lengths) - min(lengths) < 15  # no option stands out by its length
