@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from .text import DatasetNotFoundError
 from .train import TrainConfig
+from .runtime import step_seed
 
 LOWEST = 21  # MIDI number of the lowest piano key (A0)
 NUM_KEYS = 88  # A0 .. C8
@@ -259,7 +260,7 @@ def random_batches(rolls, batch_size: int, *, max_len: int | None = None, seed: 
     """`batch_fn(step)` -> (inputs, targets, mask): random pieces, each cut to a random window of at
     most `max_len` + 1 steps; inputs are rows 0..T-2, targets rows 1..T-1."""
     def batch_fn(step: int):
-        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        g = torch.Generator().manual_seed(step_seed(seed, step))
         windows = []
         for i in torch.randint(len(rolls), (batch_size,), generator=g).tolist():
             r = rolls[i]

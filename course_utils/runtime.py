@@ -86,6 +86,12 @@ def capped_subset(items: S, keep: int) -> S:
     return items if max_steps() is None else items[:keep]
 
 
+def step_seed(seed: int, step: int) -> int:
+    """The seed of update `step` of a run seeded `seed`: each update draws its own batch, and a resumed run
+    draws the same batches as an uninterrupted one (1,000,003 is a prime above any step count)."""
+    return seed * 1_000_003 + step
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a CPU torch.Generator seeded the same way."""
     random.seed(seed)

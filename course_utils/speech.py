@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .runtime import data_dir
+from .runtime import data_dir, step_seed
 from .text import DatasetNotFoundError
 from .train import TrainConfig
 
@@ -335,7 +335,7 @@ def random_batches(clips, batch_size: int, seq_len: int, *, seed: int = 0, in_le
         raise ValueError(f"no clip has the {need} samples a window of {seq_len} steps needs; lower seq_len.")
 
     def batch_fn(step: int):
-        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        g = torch.Generator().manual_seed(step_seed(seed, step))
         xs, ys = [], []
         for i in torch.randint(len(long_enough), (batch_size,), generator=g).tolist():
             c = long_enough[i]

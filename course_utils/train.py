@@ -20,7 +20,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .runtime import cap_steps, seed_everything
+from .runtime import cap_steps, seed_everything, step_seed
 
 
 @dataclass
@@ -291,7 +291,7 @@ def fit(
         # validation draws from its own seeded random state: the training's stays as it was, so a
         # resumed run equals an uninterrupted one whatever valid_fn samples
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
-            torch.manual_seed(config.seed * 1_000_003 + step)
+            torch.manual_seed(step_seed(config.seed, step))
             metrics = {k: float(v) for k, v in valid_fn(model).items()}
         model.train()
         history.valid_step.append(step)

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from .strokes import PEN_UP, OffsetScale
+from ..runtime import step_seed
 
 
 @dataclass
@@ -69,7 +70,7 @@ def random_batches(data: HandwritingSet, batch_size: int, *, max_len: int | None
     """`batch_fn(step)` for `train.fit`: random lines, each cut to a random window of at most
     `max_len` points; the same batch for the same step."""
     def batch_fn(step: int):
-        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        g = torch.Generator().manual_seed(step_seed(seed, step))
         idx = torch.randint(len(data), (batch_size,), generator=g).tolist()
         windows = []
         for i in idx:

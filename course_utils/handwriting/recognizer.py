@@ -24,6 +24,7 @@ from ..text import UnknownCharactersError
 from ..train import TrainConfig
 from .strokes import OffsetScale
 from .synthesis import DEFAULT_ALPHABET
+from ..runtime import step_seed
 
 BLANK = 0  # CTC class 0 is the blank; class i + 1 is alphabet[i]
 PRETRAINED = "recognizer.pt"  # in course_utils/pretrained/, with recognizer.md beside it
@@ -389,7 +390,7 @@ def synthetic_batches(pools, mix: TextMix, alphabet: str, batch_size: int, *, se
 def line_batches(texts: list[str], strokes: list, alphabet: str, batch_size: int, *, seed: int = 0):
     """`batch_fn(step)` for `train.fit` over fixed lines (IAM): random lines, the same for the same step."""
     def batch_fn(step: int):
-        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        g = torch.Generator().manual_seed(step_seed(seed, step))
         idx = torch.randint(len(texts), (batch_size,), generator=g).tolist()
         return make_batch([texts[i] for i in idx], [strokes[i] for i in idx], alphabet)
 

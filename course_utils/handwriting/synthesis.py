@@ -26,6 +26,7 @@ from .strokes import PEN_UP
 from .synthetic import SyntheticConfig
 from . import mdn
 from .models import _clip_grad
+from ..runtime import step_seed
 
 # every printable ASCII character and the space; the fonts of the synthetic corpus cover them all
 DEFAULT_ALPHABET = " " + "".join(c for c in string.printable if c not in string.whitespace)
@@ -290,7 +291,7 @@ def random_batches(data, alphabet: str, batch_size: int, *, seed: int = 0, bucke
     by_length = torch.tensor([len(s) for s in data.strokes]).argsort(stable=True)
 
     def batch_fn(step: int):
-        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        g = torch.Generator().manual_seed(step_seed(seed, step))
         if bucket:
             start = int(torch.randint(len(data) - batch_size + 1, (1,), generator=g))
             idx = by_length[start:start + batch_size].tolist()

@@ -29,6 +29,7 @@ from . import configs, losses
 from .discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 from .generator import Generator
 from .mel import MelSpectrogram
+from ..runtime import step_seed
 
 
 @dataclass
@@ -185,7 +186,7 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
         lr = run.lr * optim.lr_decay ** (step // steps_per_epoch)
         for group in opt_g.param_groups + opt_d.param_groups:
             group["lr"] = lr
-        g = torch.Generator().manual_seed((run.seed * 1_000_003 + step) * 64 + rank)
+        g = torch.Generator().manual_seed(step_seed(run.seed, step) * 64 + rank)
         real = random_segments(train_clips, per_rank, run.segment_size, g).to(device)
         generator_learns = not run.warmup <= step < run.warmup + run.disc_warmup
         with torch.set_grad_enabled(generator_learns):
