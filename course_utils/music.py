@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .text import DatasetNotFoundError
+from .errors import DatasetNotFoundError
 from .train import TrainConfig
 from .runtime import step_seed
 

@@ -18,16 +18,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from .runtime import build_dir, get_profile
-
-_notebook = {"name": "scratch"}  # set by runtime.setup() at the top of each notebook
-
-
-def set_notebook(name: str) -> None:
-    """Name the file that the following records go to: build/results/<name>.json."""
-    if not name or "/" in name or "\\" in name:
-        raise ValueError(f"notebook name {name!r} must be a plain file name such as '01_text_prediction'.")
-    _notebook["name"] = name
+from .runtime import build_dir, get_profile, notebook_name, set_notebook  # noqa: F401 (set_notebook: re-exported)
 
 
 def results_dir() -> Path:
@@ -113,7 +104,7 @@ def record(name: str, value: float, *, paper: float | None = None, source: str |
     if source:
         line += f' source="{source}"'
     print(line)
-    path = results_dir() / f"{_notebook['name']}.json"
+    path = results_dir() / f"{notebook_name()}.json"
     with _locked(path):
         try:
             records = _read_records(path) if path.exists() else {}

@@ -128,11 +128,23 @@ def build_dir() -> Path:
     return path
 
 
+_notebook = {"name": "scratch"}  # set by setup() at the top of each notebook
+
+
+def set_notebook(name: str) -> None:
+    """Name the file that the following results records go to: build/results/<name>.json."""
+    if not name or "/" in name or "\\" in name:
+        raise ValueError(f"notebook name {name!r} must be a plain file name such as '01_text_prediction'.")
+    _notebook["name"] = name
+
+
+def notebook_name() -> str:
+    return _notebook["name"]
+
+
 def setup(notebook: str, seed: int = 0) -> tuple[str, torch.device]:
     """Start a notebook: name it for the results records, seed, and print profile and device."""
-    from . import results
-
-    results.set_notebook(notebook)
+    set_notebook(notebook)
     seed_everything(seed)
     profile, device = get_profile(), get_device()
     other = "full" if profile == "quick" else "quick"

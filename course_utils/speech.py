@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .runtime import data_dir, step_seed
-from .text import DatasetNotFoundError
+from .errors import DatasetNotFoundError
 from .train import TrainConfig
 
 FILLETS_PACKAGE = "fillets-ng-data-cs"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import DatasetNotFoundError, UnknownCharactersError  # noqa: F401 (also importable from here)
 from .runtime import data_dir
 
 SPLITS = ("train", "valid", "test")
@@ -17,14 +18,6 @@ SPLITS = ("train", "valid", "test")
 ENWIK8_URL = "http://mattmahoney.net/dc/enwik8.zip"
 ENWIK8_MD5 = "a1fa5ffddb56f4953e226637dabbb36a"
 ENWIK8_BYTES = 100_000_000
-
-
-class UnknownCharactersError(ValueError):
-    """Text holds characters that the vocabulary does not have."""
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A data set is not installed or not at the given path."""
 
 
 # ---------------------------------------------------------------- Penn Treebank

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..text import DatasetNotFoundError
+from ..errors import DatasetNotFoundError
 from .strokes import clip_jumps, from_stroke_list
 
 IAM_ENV = "IAM_ONDB_DIR"

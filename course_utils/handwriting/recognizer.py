@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..text import UnknownCharactersError
+from ..errors import UnknownCharactersError
 from ..train import TrainConfig
 from .strokes import OffsetScale
 from .synthesis import DEFAULT_ALPHABET

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..text import UnknownCharactersError
+from ..errors import UnknownCharactersError
 from ..train import TrainConfig
 from .strokes import PEN_UP
 from .synthetic import SyntheticConfig

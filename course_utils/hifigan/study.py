@@ -56,7 +56,7 @@ def other_voice_clips(config: AudioConfig = AudioConfig(), count: int = 10) -> l
     """A speaker no vocoder here was trained on: the Debian package's other voice (the small fish, files
     `*-m-*.ogg`), its first `count` clips (sorted by name) longer than 2 s."""
     from .. import speech
-    from ..text import DatasetNotFoundError
+    from ..errors import DatasetNotFoundError
 
     folder = next((d for d in speech.fillets_dirs() if d.is_dir()), None)
     files = sorted(folder.rglob("*-m-*.ogg"), key=lambda f: f.name) if folder else []
