@@ -201,3 +201,16 @@ def test_other_voice_reads_the_m_clips_longer_than_two_seconds(tmp_path, monkeyp
     monkeypatch.setattr(speech, "fillets_dirs", lambda: (tmp_path / "missing", tmp_path / "also_missing"))
     with pytest.raises(Exception, match="apt-get"):
         study.other_voice_clips()
+
+
+def test_a_float16_export_loads_into_a_float32_generator(voice, tmp_path):
+    ckpt = tmp_path / "d.pt"
+    vtrain.train(run(voice, steps=1), ckpt, log=lambda *_: None)
+    full, _ = vtrain.load_vocoder(vtrain.export_vocoder(ckpt, tmp_path / "full.pt"))
+    half_file = vtrain.export_vocoder(ckpt, tmp_path / "half.pt", half=True)
+    assert all(v.dtype == torch.float16 for k, v in vtrain.load_checkpoint(half_file)["model"].items())
+    half, _ = vtrain.load_vocoder(half_file)
+    mel = torch.randn(1, 80, 8) - 5
+    with torch.no_grad():
+        a, b = full(mel), half(mel)
+    assert b.dtype == torch.float32 and torch.allclose(a, b, atol=2e-3 * a.abs().max().item() + 1e-6)

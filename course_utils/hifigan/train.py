@@ -236,11 +236,13 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
     return history
 
 
-def export_vocoder(checkpoint, path, *, metadata: dict | None = None) -> Path:
-    """The generator of a training checkpoint as a small inference file (config, weights, metadata)."""
+def export_vocoder(checkpoint, path, *, metadata: dict | None = None, half: bool = False) -> Path:
+    """The generator of a training checkpoint as a small inference file (config, weights, metadata);
+    `half` stores the weights as float16 (half the size; `load_vocoder` computes in float32 all the same)."""
     saved = load_checkpoint(checkpoint)
     audio = saved.get("audio_config", asdict(configs.AudioConfig()))  # older checkpoints: the default front end
-    return save_checkpoint(path, {"model": saved["model"], "generator_config": saved["generator_config"],
+    model = {k: v.half() if half and v.is_floating_point() else v for k, v in saved["model"].items()}
+    return save_checkpoint(path, {"model": model, "generator_config": saved["generator_config"],
                                   "audio_config": audio,
                                   "metadata": metadata or {"step": saved["step"], "run": saved["run"]}})
 
