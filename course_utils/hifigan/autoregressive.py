@@ -127,8 +127,7 @@ def speed_table(seconds: float = 1.0, sample_rate: int = 22050, *, wavenet_secon
     depend on them) for `wavenet_seconds` of audio, notebook 04's speech LSTM (20 -> 10 samples, the
     paper's `rnn_budget`) and the HiFi-GAN generators for `seconds`."""
     from .. import cells, speech
-    from . import configs
-    from .generator import Generator
+    from . import benchmark
 
     torch.manual_seed(0)
     rates = {}
@@ -147,14 +146,6 @@ def speed_table(seconds: float = 1.0, sample_rate: int = 22050, *, wavenet_secon
     n = round(seconds * sample_rate)
     rates["speech LSTM (10 samples a step)"] = samples_per_second(
         lambda: speech.generate(step_fn, seconds, sample_rate, generator=torch.Generator().manual_seed(0)), n, 1)
-    for name in hifigan_configs:
-        G = Generator(configs.GENERATORS[name]).remove_weight_norm().eval()
-        mel = torch.randn(1, 80, math.ceil(n / 256)) - 5
-
-        def run(G=G, mel=mel):
-            with torch.inference_mode():
-                G(mel)
-
-        run()  # warm-up
-        rates[f"HiFi-GAN {name.upper()}"] = samples_per_second(run, mel.shape[-1] * 256, repeats)
+    for name in hifigan_configs:  # the benchmark's own timing (warm-up, best of `repeats`)
+        rates[f"HiFi-GAN {name.upper()}"] = benchmark.real_time_factor(name, seconds, repeats=repeats)[1] * sample_rate
     return rates
