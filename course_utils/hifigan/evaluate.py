@@ -104,8 +104,8 @@ def pitch(audio: np.ndarray, sample_rate: int, *, model: str = "tiny", fmin: flo
 def pitch_scores(reference: tuple[np.ndarray, np.ndarray], estimate: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
     """F0 RMSE in cents over the frames voiced in both, and the F1 of the estimate's voiced flags against
     the reference's, from two `pitch` results. NaN RMSE when no frame is voiced in both."""
-    (f_ref, v_ref), (f_est, v_est) = (tuple(np.asarray(a)[:min(len(reference[0]), len(estimate[0]))] for a in p)
-                                      for p in (reference, estimate))
+    n = min(len(reference[0]), len(estimate[0]))  # the two tracks may differ by a frame
+    (f_ref, v_ref), (f_est, v_est) = ((np.asarray(f)[:n], np.asarray(v)[:n]) for f, v in (reference, estimate))
     both = v_ref & v_est
     cents = 1200 * np.log2(f_est[both] / f_ref[both])
     rmse = float(np.sqrt(np.mean(cents**2))) if both.any() else float("nan")
