@@ -181,10 +181,22 @@ def check_mixture_nll(mixture_nll: Callable) -> Verdict:
             return Verdict(False, "the correlation rho is ignored: use Z = zx^2 + zy^2 - 2 rho zx zy and 1 - rho^2.")
         return Verdict(False, "the values differ from the reference: check softmax for pi, exp for sigma, "
                                "tanh for rho and the bivariate normal density (Graves eq. 24-25).")
-    extreme, problem = _call(mixture_nll, y_hat * 300, target * 300)
-    if problem or not torch.isfinite(extreme).all():
-        return Verdict(False, "right for ordinary inputs but not finite for large ones: compute log pi + log N "
-                               "and combine with torch.logsumexp instead of summing probabilities.")
+    # Stability, a separate check: pen points far from every mean (each density underflows to 0 in
+    # float64) and large mixture logits (exp overflows). The exact formula in log space survives both;
+    # rho and sigma stay ordinary, so no clamping is needed to pass.
+    far_y_hat = y_hat.clone()
+    far_y_hat[..., 1:4] *= 300.0  # pi_hat of the 3 components
+    far_target = target.clone()
+    far_target[..., :2] = far_target[..., :2].sign() * 60.0 + far_target[..., :2]  # about 60 sigmas away
+    want_far = mdn.mixture_nll(far_y_hat, far_target)
+    far, problem = _call(mixture_nll, far_y_hat, far_target)
+    if problem or not isinstance(far, torch.Tensor) or not torch.isfinite(far).all():
+        return Verdict(False, "right for ordinary inputs, but not finite for a pen point far from every mean or for "
+                               "large mixture logits (probabilities underflow to 0 or overflow): compute log pi + log N "
+                               "and combine them with torch.logsumexp instead of summing probabilities.")
+    if not _close(far, want_far):
+        return Verdict(False, "finite but wrong for a pen point far from every mean: keep every term in log space "
+                               "(log_softmax for pi, log N written out) rather than clamping probabilities.")
     return Verdict(True, "the mixture negative log-likelihood matches, in log space.")
 
 

@@ -82,6 +82,30 @@ def test_mixture_nll_checker():
 
     expect_wrong(checks.check_mixture_nll(in_probability_space), "logsumexp")
 
+    def notebook_solution(y_hat, target):  # notebook 02's own cell: exact, unclamped, in log space
+        M = (y_hat.shape[-1] - 1) // 6
+        e_hat, pi_hat, mu1, mu2, s1_hat, s2_hat, rho_hat = y_hat.split([1, M, M, M, M, M, M], dim=-1)
+        x1, x2, eos = target[..., :1], target[..., 1:2], target[..., 2]
+        log_pi = torch.log_softmax(pi_hat, dim=-1)
+        s1, s2, rho = s1_hat.exp(), s2_hat.exp(), torch.tanh(rho_hat)
+        z1, z2 = (x1 - mu1) / s1, (x2 - mu2) / s2
+        Z = z1**2 + z2**2 - 2 * rho * z1 * z2
+        log_n = -math.log(2 * math.pi) - s1_hat - s2_hat - 0.5 * torch.log1p(-rho**2) - Z / (2 * (1 - rho**2))
+        log_mixture = torch.logsumexp(log_pi + log_n, dim=-1)
+        log_bernoulli = -F.binary_cross_entropy_with_logits(e_hat[..., 0], eos, reduction="none")
+        return -(log_mixture + log_bernoulli)
+
+    assert checks.check_mixture_nll(notebook_solution)
+
+    def clamped_probabilities(y_hat, target):  # finite only because it clamps: wrong far from the means
+        p = mdn.split_params(y_hat)
+        log_n = mdn.bivariate_normal_log_density(target[..., :1], target[..., 1:2], p.mu_x, p.mu_y,
+                                                 p.log_sigma_x, p.log_sigma_y, p.rho_hat)
+        mix = (p.log_pi.exp() * log_n.exp()).sum(-1).clamp(min=1e-20)
+        return -torch.log(mix) + F.binary_cross_entropy_with_logits(p.eos_logit, target[..., 2], reduction="none")
+
+    expect_wrong(checks.check_mixture_nll(clamped_probabilities), "log space")
+
 
 def test_biased_params_checker():
     assert checks.check_biased_params(lambda pi_hat, s, b: (F.softmax(pi_hat * (1 + b), -1), torch.exp(s - b)))

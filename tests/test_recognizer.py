@@ -174,7 +174,7 @@ def test_everyday_sentences_use_digits_capitals_and_punctuation():
 
 
 def test_held_out_set_is_fixed_and_never_trained_on():
-    from course_utils.handwriting.synthesis import held_out_texts
+    from course_utils.handwriting.quality import held_out_texts
 
     held = rec.held_out_set(100)
     again = rec.held_out_set(100)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.handwriting import synthesis, synthetic
+from course_utils.handwriting import quality, synthesis, synthetic, window
 from course_utils.handwriting.strokes import OffsetScale
 from course_utils.text import UnknownCharactersError
 from course_utils.train import CheckpointError, save_checkpoint
@@ -20,7 +20,7 @@ def small_model(seed=0, alphabet=ALPHABET, **kw):
 
 
 def test_encode_texts_pads_and_masks():
-    chars, mask = synthesis.encode_texts(["hello", "ab"], ALPHABET, extra=1)
+    chars, mask = window.encode_texts(["hello", "ab"], ALPHABET, extra=1)
     assert chars.shape == (2, 6, len(ALPHABET)) and mask.tolist() == [[1] * 6, [1, 1, 1, 0, 0, 0]]
     assert chars[0, 0, ALPHABET.index("h")] == 1 and chars[0, 5].sum() == 0  # the blank after the text
     assert chars.sum().item() == 7
@@ -28,10 +28,10 @@ def test_encode_texts_pads_and_masks():
 
 def test_unknown_characters_are_listed_with_the_alphabet():
     with pytest.raises(UnknownCharactersError, match=r"\['!', 'W'\]") as err:
-        synthesis.encode_texts(["hello World!"], ALPHABET)
+        window.encode_texts(["hello World!"], ALPHABET)
     assert repr(ALPHABET) in str(err.value)
     with pytest.raises(ValueError, match="empty"):
-        synthesis.encode_texts(["hello", ""], ALPHABET)
+        window.encode_texts(["hello", ""], ALPHABET)
 
 
 def test_soft_window_matches_the_slide_equation():
@@ -40,7 +40,7 @@ def test_soft_window_matches_the_slide_equation():
     alpha, beta, kappa = torch.rand(B, K, generator=g), torch.rand(B, K, generator=g), 5 * torch.rand(B, K, generator=g)
     chars = torch.eye(C)[torch.randint(C, (B, U), generator=g)]
     mask = torch.tensor([[1.0] * 5, [1, 1, 1, 0, 0]])
-    w, phi = synthesis.soft_window(alpha, beta, kappa, chars, mask)
+    w, phi = window.soft_window(alpha, beta, kappa, chars, mask)
     for b in range(B):
         for u in range(1, U + 1):
             want = sum(alpha[b, k].item() * math.exp(-beta[b, k].item() * (kappa[b, k].item() - u) ** 2) for k in range(K))
@@ -52,7 +52,7 @@ def test_soft_window_matches_the_slide_equation():
 
 def test_forward_shapes_and_kappa_never_decreases():
     model = small_model()
-    chars, mask = synthesis.encode_texts(["hello world", "brew"], ALPHABET)
+    chars, mask = window.encode_texts(["hello world", "brew"], ALPHABET)
     x = torch.randn(2, 30, 3)
     y = torch.cat([torch.randn(2, 30, 2), torch.randint(2, (2, 30, 1)).float()], -1)
     y_hat, loss, state, att = model(x, chars, mask, y, torch.ones(2, 30))
@@ -65,7 +65,7 @@ def test_forward_shapes_and_kappa_never_decreases():
 
 def test_forward_in_two_pieces_equals_one_piece():
     model = small_model().eval()
-    chars, mask = synthesis.encode_texts(["hello world"], ALPHABET)
+    chars, mask = window.encode_texts(["hello world"], ALPHABET)
     x = torch.randn(1, 20, 3)
     whole, _, _, att = model(x, chars, mask)
     first, _, state, _ = model(x[:, :12], chars, mask)
@@ -77,7 +77,7 @@ def test_forward_in_two_pieces_equals_one_piece():
 def test_stopping_rule():
     phi = torch.tensor([[0.1, 0.5, 0.2, 0.0], [0.0, 0.1, 0.3, 0.0], [0.0, 0.1, 0.2, 0.0]])
     lengths = torch.tensor([2, 2, 1])  # U of each text; phi(t, U + 1) sits at index U
-    assert synthesis.has_finished(phi, lengths).tolist() == [False, True, True]
+    assert window.has_finished(phi, lengths).tolist() == [False, True, True]
 
 
 def test_write_stops_when_the_window_passes_the_end_or_at_the_step_limit():
@@ -89,7 +89,7 @@ def test_write_stops_when_the_window_passes_the_end_or_at_the_step_limit():
     with pytest.warns(UserWarning, match="1 of 1 lines reached the cap.*'hello': the window got to character 1 of 5"):
         w = synthesis.write(slow, "hello", max_steps_per_char=3, generator=torch.Generator().manual_seed(0))
     assert not w.stopped and len(w.strokes) == 15
-    assert not synthesis.alignment_completed(w)
+    assert not quality.alignment_completed(w)
     with pytest.raises(UnknownCharactersError):
         synthesis.write(slow, "HELLO")
     for bad in (-1, math.nan, math.inf):
@@ -115,31 +115,6 @@ def test_write_is_reproducible_with_a_generator_and_accepts_a_primer():
     primed = synthesis.write(model, "hello", prime=("abc", torch.randn(12, 3)),
                              generator=torch.Generator().manual_seed(3))
     assert primed.phi.shape[1] == 6 and (primed.kappa[0] > -5).all()  # attention over the target text only
-
-
-def test_alignment_completed_needs_every_character_in_order():
-    def writing(focus, stopped=True, U=3):
-        phi = torch.zeros(len(focus), U + 1)
-        phi[torch.arange(len(focus)), torch.tensor(focus)] = 1.0
-        n = len(focus)
-        return synthesis.Writing("abc", torch.zeros(n, 3), phi, torch.zeros(n, 1), torch.zeros(n, 3), "abc", stopped)
-
-    assert synthesis.alignment_completed(writing([0, 0, 1, 1, 2, 3]))
-    assert not synthesis.alignment_completed(writing([0, 0, 2, 2, 3]))  # skips 'b'
-    assert not synthesis.alignment_completed(writing([0, 2, 1, 2, 3]))  # 'c' before 'b'
-    assert not synthesis.alignment_completed(writing([0, 1, 2], stopped=False))
-
-
-def test_shape_distance_is_zero_for_the_same_line_and_ignores_size():
-    style = synthetic.WriterStyle(font="cursive", jitter=0.0, warp=0.0, drift=0.0)
-    line = synthetic.write("hello world", style)
-    assert synthesis.shape_distance(line, line) == pytest.approx(0.0, abs=1e-9)
-    bigger = line.copy()
-    bigger[:, :2] *= 3.0
-    assert synthesis.shape_distance(line, bigger) == pytest.approx(0.0, abs=1e-4)  # float rounding only
-    other_writer = synthetic.write("hello world", synthetic.random_style(np.random.default_rng(1)))
-    other_text = synthetic.write("brew a cold", style)
-    assert synthesis.shape_distance(line, other_writer) < synthesis.shape_distance(line, other_text)
 
 
 def test_export_and_load_round_trip(tmp_path):
@@ -184,17 +159,6 @@ def test_attention_figure_and_window_of_a_writing():
     fig = plot_attention(w, OffsetScale(2.0, 2.0))
     assert len(fig.axes) == 3 and fig.axes[1].get_yticklabels()[-1].get_text() == "end"
     plt.close(fig)
-
-
-def test_quality_report_on_held_out_texts():
-    texts = synthesis.held_out_texts(3, max_chars=14, min_chars=5)
-    assert len(texts) == 3 and texts == synthesis.held_out_texts(3, max_chars=14, min_chars=5)
-    model = small_model(kappa_bias=0.0, alphabet=synthesis.DEFAULT_ALPHABET)
-    report = synthesis.quality_report(model, OffsetScale(3.0, 3.0), texts, batch_size=2)
-    assert report["lines"] == 3 and 0 <= report["alignment_completion"] <= report["stopped_by_itself"] <= 1
-    assert report["dtw_to_font"] > report["dtw_second_writer_to_font"] > 0  # an untrained net scribbles
-    with pytest.raises(ValueError, match="validation split"):
-        synthesis.held_out_texts(10**6)
 
 
 def test_bucketed_batches_hold_lines_of_similar_length():

@@ -83,16 +83,24 @@ def random_batches(data: HandwritingSet, batch_size: int, *, max_len: int | None
 
 
 @torch.no_grad()
-def evaluate_nll(model, data: HandwritingSet, *, batch_size: int = 32) -> dict[str, float]:
-    """Negative log-likelihood of whole lines: nats per sequence (Graves' unit) and per point."""
+def line_nll(model, data: HandwritingSet, loss_fn, *, batch_size: int = 32) -> dict[str, float]:
+    """Negative log-likelihood of whole lines, in batches: nats per sequence (Graves' unit) and per point.
+
+    `loss_fn(x, y, mask, texts)` -> the model's mean nats per unmasked point for one padded batch (on the
+    model's device); the prediction and the synthesis networks differ only there."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     total, points = 0.0, 0
     for i in range(0, len(data), batch_size):
         x, y, mask = pad_batch(data.strokes[i:i + batch_size])
-        _, loss, _ = model(x.to(device), y.to(device), mask.to(device))
+        loss = loss_fn(x.to(device), y.to(device), mask.to(device), data.texts[i:i + batch_size])
         total += loss.item() * mask.sum().item()
         points += int(mask.sum().item())
     model.train(was_training)
     return {"nats_per_sequence": total / len(data), "nats_per_point": total / points}
+
+
+def evaluate_nll(model, data: HandwritingSet, *, batch_size: int = 32) -> dict[str, float]:
+    """Negative log-likelihood of whole lines under the prediction network (it never sees the text)."""
+    return line_nll(model, data, lambda x, y, mask, texts: model(x, y, mask)[1], batch_size=batch_size)

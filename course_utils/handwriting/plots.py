@@ -1,6 +1,8 @@
 """Handwriting figures: the predicted mixture densities over a line (Graves 2013, Figure 4)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -80,14 +82,16 @@ def plot_attention(writing, scale=None, *, title: str = ""):
     draw(strokes, ax=top)
     top.set_title(title or repr(text), fontsize=10, loc="left")
     middle.imshow(phi.T, aspect="auto", origin="lower", cmap="Greys", interpolation="nearest")
-    labels = list(text) + ["end"]
-    middle.set_yticks(range(len(labels)))
-    middle.set_yticklabels(labels, fontsize=7)
-    middle.set_ylabel("character u")
+    step = max(1, math.ceil(len(text) / 16))  # at most about 16 labels, so that they never overlap
+    rows = list(range(0, len(text), step))
+    middle.set_yticks(rows + [len(text)])
+    middle.set_yticklabels([f"{u + 1} {text[u] if text[u] != ' ' else 'space'}" for u in rows] + ["end"], fontsize=7)
+    middle.set_ylabel("character u" if step == 1 else f"character u (one label every {step})")
     middle.set_title(r"$\phi(t, u)$: where the window looks", fontsize=9, loc="left")
     bottom.imshow(window[:, used].T, aspect="auto", origin="lower", cmap="Greys", interpolation="nearest")
     bottom.set_yticks(range(len(used)))
-    bottom.set_yticklabels([writing.alphabet[i] if writing.alphabet[i] != " " else "space" for i in used], fontsize=7)
+    bottom.set_yticklabels([writing.alphabet[i] if writing.alphabet[i] != " " else "space" for i in used],
+                           fontsize=min(7.0, 120 / max(len(used), 1)))  # about 130 points of height for the rows
     bottom.set_ylabel("alphabet")
     bottom.set_xlabel("time step t (pen points)")
     bottom.set_title(r"$w_t$: the window vector (alphabet characters it uses)", fontsize=9, loc="left")

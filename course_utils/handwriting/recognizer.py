@@ -23,7 +23,7 @@ from torch import nn
 from ..errors import UnknownCharactersError
 from ..train import TrainConfig
 from .strokes import OffsetScale
-from .synthesis import DEFAULT_ALPHABET
+from .window import DEFAULT_ALPHABET
 from ..runtime import step_seed
 
 BLANK = 0  # CTC class 0 is the blank; class i + 1 is alphabet[i]
@@ -349,11 +349,11 @@ def synthetic_lines(pools: dict[str, list[str]], mix: TextMix, count: int, rng: 
 
 def held_out_set(count: int = 100, *, seed: int = 1, min_chars: int = 10, max_chars: int = 30) -> list[dict]:
     """`count` lines no recognizer trained on, the same on every machine: half the Penn Treebank validation
-    lines of notebook 03 (`synthesis.held_out_texts`), half other English (held-out Austen paragraphs and
+    lines of notebook 03 (`quality.held_out_texts`), half other English (held-out Austen paragraphs and
     generated sentences), each written by a writer drawn from a random stream training never uses.
 
     -> [{'text', 'strokes' (T, 3) font units, 'writer', 'source'}]; 10 to 30 characters, as the writer writes."""
-    from .synthesis import held_out_texts
+    from .quality import held_out_texts
     from .synthetic import ptb_lines, random_style, write
 
     rng = np.random.default_rng([2, seed])

@@ -12,24 +12,19 @@ connections); all layers feed the mixture density output of notebook 02.
 """
 from __future__ import annotations
 
-import string
 import warnings
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UnknownCharactersError
+from ..runtime import step_seed
 from ..train import TrainConfig
-from .strokes import PEN_UP
-from .synthetic import SyntheticConfig
 from . import mdn
 from .models import _clip_grad
-from ..runtime import step_seed
-
-# every printable ASCII character and the space; the fonts of the synthetic corpus cover them all
-DEFAULT_ALPHABET = " " + "".join(c for c in string.printable if c not in string.whitespace)
+from .strokes import PEN_UP
+from .synthetic import SyntheticConfig
+from .window import DEFAULT_ALPHABET, Attention, encode_texts, has_finished, soft_window
 
 
 @dataclass
@@ -44,54 +39,6 @@ class SynthesisConfig:
     kappa_bias: float = -3.0
     lstm_clip: float = 10.0  # as in notebook 02 (Graves: 10)
     output_clip: float = 100.0  # (Graves: 100)
-
-
-def encode_texts(texts: list[str], alphabet: str, *, extra: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """One-hot characters (B, U, C) and their mask (B, U), padded to the longest text.
-
-    `extra` appends that many blank positions (all-zero c_u, mask 1): the sampler looks at
-    phi(t, U + 1) to know when the window has passed the last character.
-    """
-    if isinstance(texts, str):
-        texts = [texts]
-    index = {c: i for i, c in enumerate(alphabet)}
-    unknown = sorted({c for t in texts for c in t} - set(index))
-    if unknown:
-        raise UnknownCharactersError(
-            f"The text holds characters the writer has not learned: {unknown}. "
-            f"Use only these {len(alphabet)} characters: {alphabet!r}"
-        )
-    if any(not t for t in texts):
-        raise ValueError("a text is empty: give at least one character to write.")
-    U = max(len(t) for t in texts) + extra
-    chars = torch.zeros(len(texts), U, len(alphabet))
-    mask = torch.zeros(len(texts), U)
-    for b, t in enumerate(texts):
-        chars[b, torch.arange(len(t)), [index[c] for c in t]] = 1.0
-        mask[b, : len(t) + extra] = 1.0
-    return chars, mask
-
-
-def soft_window(alpha, beta, kappa, chars, char_mask):
-    """The window of the slide for one time step.
-
-    alpha, beta, kappa (B, K); chars (B, U, C); char_mask (B, U) -> w (B, C), phi (B, U).
-    Characters are numbered u = 1..U as on the slide; padded characters get phi = 0.
-    """
-    u = torch.arange(1, chars.shape[1] + 1, device=chars.device, dtype=kappa.dtype)  # (U,)
-    phi = (alpha[:, :, None] * torch.exp(-beta[:, :, None] * (kappa[:, :, None] - u) ** 2)).sum(1)  # (B, U)
-    phi = phi * char_mask
-    w = torch.bmm(phi[:, None, :], chars)[:, 0]  # (B, C)
-    return w, phi
-
-
-@dataclass
-class Attention:
-    """Where the window looked: phi (B, T, U), kappa (B, T, K), window w (B, T, C)."""
-
-    phi: torch.Tensor
-    kappa: torch.Tensor
-    window: torch.Tensor
 
 
 class HandwritingSynthesizer(nn.Module):
@@ -177,16 +124,6 @@ class Writing:
     stopped: bool
 
 
-def has_finished(phi: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Graves' stopping rule: the window has passed the last character when phi(t, U + 1) > phi(t, u)
-    for every u <= U. phi (B, U_max + 1) for the current step, lengths (B,) = U of each text -> (B,) bool."""
-    rows = torch.arange(phi.shape[0], device=phi.device)
-    after = phi[rows, lengths]  # phi(t, U + 1): position U in 0-based numbering
-    inside = torch.arange(phi.shape[1], device=phi.device)[None] < lengths[:, None]
-    best_inside = phi.masked_fill(~inside, float("-inf")).max(-1).values
-    return after > best_inside
-
-
 @torch.no_grad()
 def write(model: HandwritingSynthesizer, texts, *, bias: float = 0.0, prime: tuple[str, torch.Tensor] | None = None,
           max_steps_per_char: int = 40, generator: torch.Generator | None = None) -> list[Writing]:
@@ -257,25 +194,6 @@ def _warn_unfinished(texts: list[str], finished: list[bool], last_phi: torch.Ten
                   "characters), or raise max_steps_per_char.", stacklevel=4)  # the caller of write
 
 
-def alignment_completed(writing: Writing) -> bool:
-    """Did the window pass every character in order, and did the line stop by itself?
-
-    The argmax of phi over the characters must visit u = 1, ..., U, first reaching each one after
-    the one before it; and the sampler must have stopped because the window passed the end.
-    """
-    U = len(writing.text)
-    if not writing.stopped or len(writing.phi) == 0:
-        return False
-    focus = writing.phi[:, :U].argmax(-1)  # (N,)
-    first = []
-    for u in range(U):
-        hits = (focus == u).nonzero()
-        if len(hits) == 0:
-            return False
-        first.append(int(hits[0]))
-    return all(a <= b for a, b in zip(first, first[1:]))
-
-
 # ---------------------------------------------------------------- data
 def random_batches(data, alphabet: str, batch_size: int, *, seed: int = 0, bucket: bool = True):
     """`batch_fn(step)` for `train.fit`: whole lines (the window must start at the first character)
@@ -304,55 +222,15 @@ def random_batches(data, alphabet: str, batch_size: int, *, seed: int = 0, bucke
     return batch_fn
 
 
-@torch.no_grad()
 def evaluate_nll(model: HandwritingSynthesizer, data, *, batch_size: int = 32) -> dict[str, float]:
     """Negative log-likelihood of whole lines given their text: nats per sequence and per point."""
-    from .data import pad_batch
+    from .data import line_nll
 
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    total, points = 0.0, 0
-    for i in range(0, len(data), batch_size):
-        x, y, mask = pad_batch(data.strokes[i:i + batch_size])
-        chars, char_mask = encode_texts(data.texts[i:i + batch_size], model.config.alphabet)
-        _, loss, _, _ = model(x.to(device), chars.to(device), char_mask.to(device), y.to(device), mask.to(device))
-        total += loss.item() * mask.sum().item()
-        points += int(mask.sum().item())
-    model.train(was_training)
-    return {"nats_per_sequence": total / len(data), "nats_per_point": total / points}
+    def loss(x, y, mask, texts):
+        chars, char_mask = encode_texts(texts, model.config.alphabet)
+        return model(x, chars.to(x.device), char_mask.to(x.device), y, mask)[1]
 
-
-# ---------------------------------------------------------------- shape fidelity
-def shape_distance(a, b, *, spacing: float = 0.05) -> float:
-    """Dynamic-time-warping distance between two written lines (T, 3) offsets, in line heights.
-
-    Each line is turned into absolute points, centred, scaled to unit height (the standard deviation
-    of y) and resampled every `spacing` along the pen path; the distance is the mean length of the
-    matched pairs on the cheapest monotone alignment (librosa's DTW).
-    """
-    import librosa
-    import numpy as np
-
-    from .strokes import to_stroke_list
-
-    def trace(offsets):
-        strokes = [s for s in to_stroke_list(np.asarray(offsets, dtype=np.float64)) if len(s) > 0]
-        if not strokes:
-            raise ValueError("a line has no points to compare.")
-        pts = np.concatenate(strokes)
-        centre, height = pts.mean(0), max(pts[:, 1].std(), 1e-9)
-        out = []
-        for s in strokes:
-            s = (s - centre) / height
-            d = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(s, axis=0), axis=1))])
-            at = np.arange(0.0, d[-1] + 1e-12, spacing)
-            out.append(np.column_stack([np.interp(at, d, s[:, 0]), np.interp(at, d, s[:, 1])]))
-        return np.concatenate(out)
-
-    pa, pb = trace(a), trace(b)
-    cost, path = librosa.sequence.dtw(X=pa.T, Y=pb.T, metric="euclidean")
-    return float(cost[-1, -1] / len(path))
+    return line_nll(model, data, loss, batch_size=batch_size)
 
 
 # ---------------------------------------------------------------- profiles, the pretrained writer
@@ -490,6 +368,8 @@ def main(argv=None) -> None:
     meta = {"profile": args.profile, "updates": history.step[-1], "train_seconds": history.seconds[-1],
             "valid": history.valid[-1] if history.valid else {}}
     if args.evaluate:
+        from .quality import held_out_texts, quality_report
+
         for name, net in (("trained", model), ("untrained", HandwritingSynthesizer(run.model).to(device))):
             report = quality_report(net, train.scale, held_out_texts(args.evaluate))
             report.pop("writings")
@@ -497,56 +377,6 @@ def main(argv=None) -> None:
             meta[f"quality_{name}"] = report
     if args.export:
         print("exported", export_writer(model.cpu(), train.scale, args.export, metadata=meta))
-
-
-# ---------------------------------------------------------------- measured quality
-def held_out_texts(count: int = 50, *, seed: int = 1, min_chars: int = 10, max_chars: int = 30) -> list[str]:
-    """`count` text lines from the Penn Treebank validation split: sentences no writer was trained on."""
-    import numpy as np
-
-    from ..text import load_ptb
-    from .synthetic import ptb_lines
-
-    lines = ptb_lines(load_ptb("valid"), min_chars=min_chars, max_chars=max_chars, punctuate=seed)
-    if count > len(lines):
-        raise ValueError(f"asked for {count} held-out lines; the validation split has {len(lines)}.")
-    return [lines[i] for i in sorted(np.random.default_rng(seed).choice(len(lines), count, replace=False))]
-
-
-def clean_distance(offsets, text: str) -> float:
-    """`shape_distance` from a written line to the plain font rendering of its text (no slant, warp or
-    jitter), the smallest over the three fonts the synthetic writers use."""
-    from .synthetic import FONTS, WriterStyle, write as font_write
-
-    plain = dict(slant=0.0, drift=0.0, warp=0.0, jitter=0.0, letter_spacing=0.0, word_spacing=0.0)
-    return min(shape_distance(offsets, font_write(text, WriterStyle(font=f, **plain))) for f in FONTS)
-
-
-def quality_report(model: HandwritingSynthesizer, scale, texts: list[str], *, bias: float = 0.5,
-                   seed: int = 0, batch_size: int = 25) -> dict:
-    """Write every text once and measure: the fraction of lines whose alignment completes
-    (`alignment_completed`), and the mean `clean_distance` of the written lines, next to the same
-    distance for lines of a second synthetic writer (the natural variation between writers)."""
-    import numpy as np
-
-    from .synthetic import random_style, write as font_write
-
-    g = torch.Generator().manual_seed(seed)
-    writings = []
-    for i in range(0, len(texts), batch_size):
-        writings += write(model, texts[i:i + batch_size], bias=bias, generator=g)
-    rng = np.random.default_rng(seed)
-    model_dist = [clean_distance(scale.invert(w.strokes.numpy()), w.text) for w in writings]
-    writer_dist = [clean_distance(font_write(t, random_style(rng)), t) for t in texts]
-    return {
-        "lines": len(texts),
-        "bias": bias,
-        "alignment_completion": float(np.mean([alignment_completed(w) for w in writings])),
-        "stopped_by_itself": float(np.mean([w.stopped for w in writings])),
-        "dtw_to_font": float(np.mean(model_dist)),
-        "dtw_second_writer_to_font": float(np.mean(writer_dist)),
-        "writings": writings,
-    }
 
 
 if __name__ == "__main__":

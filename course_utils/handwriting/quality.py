@@ -1,0 +1,164 @@
+"""How well a writer writes, measured: held-out texts, shape distance to the font (DTW), alignment
+completion, and legibility (the character error rate of the recognizer reading the lines back).
+"""
+from __future__ import annotations
+
+import torch
+
+from .synthesis import HandwritingSynthesizer, Writing, write
+
+
+def alignment_completed(writing: Writing) -> bool:
+    """Did the window pass every character in order, and did the line stop by itself?
+
+    The argmax of phi over the characters must visit u = 1, ..., U, first reaching each one after
+    the one before it; and the sampler must have stopped because the window passed the end.
+    """
+    U = len(writing.text)
+    if not writing.stopped or len(writing.phi) == 0:
+        return False
+    focus = writing.phi[:, :U].argmax(-1)  # (N,)
+    first = []
+    for u in range(U):
+        hits = (focus == u).nonzero()
+        if len(hits) == 0:
+            return False
+        first.append(int(hits[0]))
+    return all(a <= b for a, b in zip(first, first[1:]))
+
+
+def shape_distance(a, b, *, spacing: float = 0.05) -> float:
+    """Dynamic-time-warping distance between two written lines (T, 3) offsets, in line heights.
+
+    Each line is turned into absolute points, centred, scaled to unit height (the standard deviation
+    of y) and resampled every `spacing` along the pen path; the distance is the mean length of the
+    matched pairs on the cheapest monotone alignment (librosa's DTW).
+    """
+    import librosa
+    import numpy as np
+
+    from .strokes import to_stroke_list
+
+    def trace(offsets):
+        strokes = [s for s in to_stroke_list(np.asarray(offsets, dtype=np.float64)) if len(s) > 0]
+        if not strokes:
+            raise ValueError("a line has no points to compare.")
+        pts = np.concatenate(strokes)
+        centre, height = pts.mean(0), max(pts[:, 1].std(), 1e-9)
+        out = []
+        for s in strokes:
+            s = (s - centre) / height
+            d = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(s, axis=0), axis=1))])
+            at = np.arange(0.0, d[-1] + 1e-12, spacing)
+            out.append(np.column_stack([np.interp(at, d, s[:, 0]), np.interp(at, d, s[:, 1])]))
+        return np.concatenate(out)
+
+    pa, pb = trace(a), trace(b)
+    cost, path = librosa.sequence.dtw(X=pa.T, Y=pb.T, metric="euclidean")
+    return float(cost[-1, -1] / len(path))
+
+
+# ---------------------------------------------------------------- measured quality
+def held_out_texts(count: int = 50, *, seed: int = 1, min_chars: int = 10, max_chars: int = 30) -> list[str]:
+    """`count` text lines from the Penn Treebank validation split: sentences no writer was trained on."""
+    import numpy as np
+
+    from ..text import load_ptb
+    from .synthetic import ptb_lines
+
+    lines = ptb_lines(load_ptb("valid"), min_chars=min_chars, max_chars=max_chars, punctuate=seed)
+    if count > len(lines):
+        raise ValueError(f"asked for {count} held-out lines; the validation split has {len(lines)}.")
+    return [lines[i] for i in sorted(np.random.default_rng(seed).choice(len(lines), count, replace=False))]
+
+
+def clean_distance(offsets, text: str) -> float:
+    """`shape_distance` from a written line to the plain font rendering of its text (no slant, warp or
+    jitter), the smallest over the three fonts the synthetic writers use."""
+    from .synthetic import FONTS, WriterStyle, write as font_write
+
+    plain = dict(slant=0.0, drift=0.0, warp=0.0, jitter=0.0, letter_spacing=0.0, word_spacing=0.0)
+    return min(shape_distance(offsets, font_write(text, WriterStyle(font=f, **plain))) for f in FONTS)
+
+
+def quality_report(model: HandwritingSynthesizer, scale, texts: list[str], *, bias: float = 0.5,
+                   seed: int = 0, batch_size: int = 25) -> dict:
+    """Write every text once and measure: the fraction of lines whose alignment completes
+    (`alignment_completed`), and the mean `clean_distance` of the written lines, next to the same
+    distance for lines of a second synthetic writer (the natural variation between writers)."""
+    import numpy as np
+
+    from .synthetic import random_style, write as font_write
+
+    g = torch.Generator().manual_seed(seed)
+    writings = []
+    for i in range(0, len(texts), batch_size):
+        writings += write(model, texts[i:i + batch_size], bias=bias, generator=g)
+    rng = np.random.default_rng(seed)
+    model_dist = [clean_distance(scale.invert(w.strokes.numpy()), w.text) for w in writings]
+    writer_dist = [clean_distance(font_write(t, random_style(rng)), t) for t in texts]
+    return {
+        "lines": len(texts),
+        "bias": bias,
+        "alignment_completion": float(np.mean([alignment_completed(w) for w in writings])),
+        "stopped_by_itself": float(np.mean([w.stopped for w in writings])),
+        "dtw_to_font": float(np.mean(model_dist)),
+        "dtw_second_writer_to_font": float(np.mean(writer_dist)),
+        "writings": writings,
+    }
+
+
+
+
+# ---------------------------------------------------------------- legibility: read it back
+def legibility(writer: HandwritingSynthesizer, scale, reader, lines: list[dict], *,
+               biases=(0.0, 0.5, 1.0, 2.0), seed: int = 0, batch_size: int = 25) -> dict:
+    """Character error rates of `reader` (a `recognizer.Recognizer`) on held-out lines.
+
+    lines: [{'text', 'strokes' (T, 3) in font units}] such as `recognizer.held_out_set(100)`, the synthetic
+    writers' own renderings. Their CER is the floor (what the reader gets wrong on clean handwriting); the
+    writer then writes every text once at each bias (seeded), and its lines are read back.
+    -> {'lines', 'synthetic_cer', 'cer': {bias: CER}, 'read': {bias: [str]}, 'writings': {bias: [Writing]}}"""
+    from .recognizer import character_error_rate
+
+    if not lines:
+        raise ValueError("no lines to read: give at least one {'text', 'strokes'} line.")
+    texts = [ln["text"] for ln in lines]
+    out = {"lines": len(lines), "synthetic_cer": reader.cer(texts, [ln["strokes"] for ln in lines]),
+           "cer": {}, "read": {}, "writings": {}}
+    for bias in biases:
+        g = torch.Generator().manual_seed(seed)
+        writings = []
+        for i in range(0, len(texts), batch_size):
+            writings += write(writer, texts[i:i + batch_size], bias=bias, generator=g)
+        read = reader.read([scale.invert(w.strokes.numpy()) for w in writings])
+        out["cer"][bias], out["read"][bias], out["writings"][bias] = character_error_rate(texts, read), read, writings
+    return out
+
+
+def style_transfer(writer: HandwritingSynthesizer, scale, styles: list, prime_text: str, text: str, *,
+                   bias: float = 1.0, seed: int = 0) -> dict:
+    """Does priming carry a writer's style? For each synthetic writer style in `styles`: prime the writer
+    with that style's rendering of `prime_text`, write `text`, and measure the shape distance from the
+    primed line to every style's own rendering of `text`.
+
+    -> {'distance': (S, S) array, row = primer style, column = rendering compared with; 'own_nearest':
+    the fraction of rows whose smallest distance is their own style's; 'own', 'others': the mean distance
+    to the primer's own rendering and to the other styles'; 'writings': the primed lines}"""
+    import numpy as np
+
+    from .synthetic import write as font_write
+
+    if len(styles) < 2:
+        raise ValueError(f"give at least two writer styles to compare, got {len(styles)}.")
+    renderings = [font_write(text, s) for s in styles]
+    distance, writings = np.zeros((len(styles), len(styles))), []
+    for i, style in enumerate(styles):
+        primer = torch.from_numpy(scale.apply(font_write(prime_text, style)))
+        w = write(writer, text, bias=bias, prime=(prime_text, primer), generator=torch.Generator().manual_seed(seed))
+        writings.append(w)
+        line = scale.invert(w.strokes.numpy())
+        distance[i] = [shape_distance(line, r) for r in renderings]
+    off = ~np.eye(len(styles), dtype=bool)
+    return {"distance": distance, "own_nearest": float(np.mean(distance.argmin(1) == np.arange(len(styles)))),
+            "own": float(np.mean(np.diag(distance))), "others": float(distance[off].mean()), "writings": writings}

@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import torch
+
+from course_utils.handwriting import quality, recognizer, synthesis, synthetic
+from course_utils.handwriting.strokes import OffsetScale
+from course_utils.train import TrainConfig, fit
+from test_synthesis import small_model
+
+
+def test_alignment_completed_needs_every_character_in_order():
+    def writing(focus, stopped=True, U=3):
+        phi = torch.zeros(len(focus), U + 1)
+        phi[torch.arange(len(focus)), torch.tensor(focus)] = 1.0
+        n = len(focus)
+        return synthesis.Writing("abc", torch.zeros(n, 3), phi, torch.zeros(n, 1), torch.zeros(n, 3), "abc", stopped)
+
+    assert quality.alignment_completed(writing([0, 0, 1, 1, 2, 3]))
+    assert not quality.alignment_completed(writing([0, 0, 2, 2, 3]))  # skips 'b'
+    assert not quality.alignment_completed(writing([0, 2, 1, 2, 3]))  # 'c' before 'b'
+    assert not quality.alignment_completed(writing([0, 1, 2], stopped=False))
+
+
+def test_shape_distance_is_zero_for_the_same_line_and_ignores_size():
+    style = synthetic.WriterStyle(font="cursive", jitter=0.0, warp=0.0, drift=0.0)
+    line = synthetic.write("hello world", style)
+    assert quality.shape_distance(line, line) == pytest.approx(0.0, abs=1e-9)
+    bigger = line.copy()
+    bigger[:, :2] *= 3.0
+    assert quality.shape_distance(line, bigger) == pytest.approx(0.0, abs=1e-4)  # float rounding only
+    other_writer = synthetic.write("hello world", synthetic.random_style(np.random.default_rng(1)))
+    other_text = synthetic.write("brew a cold", style)
+    assert quality.shape_distance(line, other_writer) < quality.shape_distance(line, other_text)
+
+
+def test_quality_report_on_held_out_texts():
+    texts = quality.held_out_texts(3, max_chars=14, min_chars=5)
+    assert len(texts) == 3 and texts == quality.held_out_texts(3, max_chars=14, min_chars=5)
+    model = small_model(kappa_bias=0.0, alphabet=synthesis.DEFAULT_ALPHABET)
+    report = quality.quality_report(model, OffsetScale(3.0, 3.0), texts, batch_size=2)
+    assert report["lines"] == 3 and 0 <= report["alignment_completion"] <= report["stopped_by_itself"] <= 1
+    assert report["dtw_to_font"] > report["dtw_second_writer_to_font"] > 0  # an untrained net scribbles
+    with pytest.raises(ValueError, match="validation split"):
+        quality.held_out_texts(10**6)
+
+
+def test_legibility_reads_the_floor_and_every_bias():
+    texts = ["go on", "it is", "we can"]
+    rng = np.random.default_rng(0)
+    lines = [{"text": t, "strokes": synthetic.write(t, synthetic.random_style(rng))} for t in texts]
+    scale = OffsetScale.fit([ln["strokes"] for ln in lines])
+    torch.manual_seed(0)
+    reader = recognizer.Recognizer(recognizer.RecognizerConfig(hidden_size=32, num_layers=1, std_x=scale.std_x,
+                                                               std_y=scale.std_y))
+    batch = recognizer.make_batch(texts, [ln["strokes"] for ln in lines], reader.config.alphabet)
+    fit(reader, lambda step: batch, TrainConfig(steps=200, lr=1e-2, valid_every=0, checkpoint_every=0, progress=False))
+    writer = small_model(kappa_bias=0.0, alphabet=synthesis.DEFAULT_ALPHABET)  # untrained: scribbles
+    report = quality.legibility(writer, scale, reader, lines, biases=(0.0, 2.0), batch_size=2)
+    assert report["lines"] == 3 and report["synthetic_cer"] == 0.0  # the reader learned these renderings
+    for bias in (0.0, 2.0):
+        assert len(report["writings"][bias]) == 3 and [w.text for w in report["writings"][bias]] == texts
+        assert report["cer"][bias] == pytest.approx(recognizer.character_error_rate(texts, report["read"][bias]))
+        assert report["cer"][bias] > 0.5  # scribbles do not read as the text
+    again = quality.legibility(writer, scale, reader, lines, biases=(0.0,), batch_size=2)
+    assert again["read"][0.0] == report["read"][0.0]  # seeded
+    with pytest.raises(ValueError, match="no lines"):
+        quality.legibility(writer, scale, reader, [])
+
+
+@pytest.mark.filterwarnings("ignore:.*reached the cap")  # an untrained writer never finishes a line
+def test_style_transfer_table():
+    rng = np.random.default_rng(3)
+    styles = [synthetic.random_style(rng) for _ in range(3)]
+    writer = small_model(kappa_bias=0.0, alphabet=synthesis.DEFAULT_ALPHABET)
+    scale = OffsetScale(3.0, 3.0)
+    table = quality.style_transfer(writer, scale, styles, "go on", "it is")
+    d = table["distance"]
+    assert d.shape == (3, 3) and (d > 0).all() and len(table["writings"]) == 3
+    assert table["own"] == pytest.approx(np.diag(d).mean())
+    assert table["others"] == pytest.approx((d.sum() - np.trace(d)) / 6)
+    assert table["own_nearest"] == pytest.approx(np.mean(d.argmin(1) == np.arange(3)))
+    # the same font rendering is at distance 0 from itself: a perfect copier's row would have its minimum there
+    line = synthetic.write("it is", styles[0])
+    assert quality.shape_distance(line, synthetic.write("it is", styles[0])) == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="two writer styles"):
+        quality.style_transfer(writer, scale, styles[:1], "go on", "it is")
