@@ -140,7 +140,7 @@ class GRUCell(nn.Module):
 
 
 # ---------------------------------------------------------------- parameter budgets
-UNITS = ("tanh", "lstm", "gru")
+UNITS = ("tanh", "lstm", "gru", "lstm_peephole")  # the last: the slide's LSTM, peepholes and all
 
 
 def recurrent_parameters(unit: str, input_size: int, hidden_size: int, *, peephole: bool = True) -> int:
@@ -150,6 +150,8 @@ def recurrent_parameters(unit: str, input_size: int, hidden_size: int, *, peepho
     give their 168.4k, 168.9k and 169.1k.
     """
     I, H = input_size, hidden_size
+    if unit == "lstm_peephole":
+        return recurrent_parameters("lstm", I, H, peephole=True)
     per_block = I * H + H * H + H  # W, U and a bias for one gate or the candidate
     if unit == "tanh":
         return per_block
@@ -178,19 +180,22 @@ class RecurrentNet(nn.Module):
     x (B, T, I) -> outputs (B, T, O); `loss_fn(outputs, targets, mask)` gives the loss to train on.
     It runs PyTorch's fused layers for speed: `nn.RNN`, `nn.LSTM` (without the peepholes of the
     slide's LSTM) and `nn.GRU` (the reset-after form), which the cells above reproduce step by step.
+    'lstm_peephole' is the slide's LSTM itself (`PeepholeLSTMCell`, unrolled in Python: several times
+    slower per update than the fused layers).
     """
 
     def __init__(self, unit: str, input_size: int, hidden_size: int, output_size: int, loss_fn=None):
         super().__init__()
         layers = {"tanh": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-        if unit not in layers:
+        if unit not in UNITS:
             raise ValueError(f"unit={unit!r}: use one of {UNITS}.")
         self.unit, self.loss_fn = unit, loss_fn
-        self.rnn = layers[unit](input_size, hidden_size, batch_first=True)
+        self.rnn = (PeepholeLSTMCell(input_size, hidden_size) if unit == "lstm_peephole"
+                    else layers[unit](input_size, hidden_size, batch_first=True))
         self.out = nn.Linear(hidden_size, output_size)
 
     def forward(self, x, targets=None, mask=None, state=None):
-        h, state = self.rnn(x, state)
+        h, state = run_cell(self.rnn, x, state) if self.unit == "lstm_peephole" else self.rnn(x, state)
         outputs = self.out(h)
         loss = None
         if targets is not None:

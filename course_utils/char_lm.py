@@ -201,7 +201,7 @@ def run_settings(profile: str, vocab_size: int) -> CharLMRun:
 
 
 def main(argv=None) -> None:
-    """Train on Penn Treebank characters, resuming from the checkpoint, and print the test BPC."""
+    """Train on Penn Treebank characters (or enwik8 bytes), resuming from the checkpoint, and print the test BPC."""
     import argparse
     import json
     import time
@@ -209,6 +209,7 @@ def main(argv=None) -> None:
     from pathlib import Path
 
     from .runtime import build_dir, get_device, get_profile
+    from . import text
     from .text import average_word_length, load_ptb
     from .train import fit
 
@@ -218,10 +219,20 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the profile's number of updates")
     parser.add_argument("--checkpoint", type=Path, default=None, help="default: build/checkpoints/ptb_<profile>.pt")
     parser.add_argument("--eval-chars", type=int, default=None, help="evaluate on this many characters (default: all)")
+    parser.add_argument("--data", default="ptb", choices=("ptb", "enwik8"),
+                        help="ptb (default) or enwik8: the Hutter Prize Wikipedia bytes, 90/5/5 split")
+    parser.add_argument("--enwik8", type=Path, default=None,
+                        help="enwik8.zip or enwik8 (default: the data cache; fetched there with --download)")
+    parser.add_argument("--download", action="store_true", help="with --data enwik8: download it if missing (36 MB)")
     args = parser.parse_args(argv)
 
-    splits = {s: load_ptb(s) for s in ("train", "valid", "test")}
-    vocab = Vocab.from_text(splits["train"])
+    if args.data == "enwik8":  # each byte one symbol, as Graves (2013, section 3.2) reads Wikipedia
+        raw = text.load_enwik8(args.enwik8, download=args.download, md5=text.ENWIK8_MD5)
+        splits = {s: b.decode("latin-1") for s, b in raw.items()}
+    else:
+        splits = {s: load_ptb(s) for s in ("train", "valid", "test")}
+    # enwik8: the symbols are the bytes that occur anywhere (a few rare ones are missing from training)
+    vocab = Vocab(set().union(*splits.values())) if args.data == "enwik8" else Vocab.from_text(splits["train"])
     ids = {s: vocab.encode(t) for s, t in splits.items()}
     run = run_settings(args.profile, len(vocab))
     steps = args.steps or run.train.steps
@@ -229,7 +240,7 @@ def main(argv=None) -> None:
                   lr_decay_every=max(1, run.train.lr_decay_every * steps // run.train.steps),  # same schedule shape
                   max_seconds=None if args.minutes is None else 60 * args.minutes)
     device = get_device()
-    ckpt = args.checkpoint or build_dir() / "checkpoints" / f"ptb_{args.profile}.pt"
+    ckpt = args.checkpoint or build_dir() / "checkpoints" / f"{args.data}_{args.profile}.pt"
     torch.manual_seed(cfg.seed)
     model = CharLM(run.model).to(device)
     print(f"{args.profile}: {run.model}, {model.num_parameters():,} parameters, {cfg.steps} steps, device {device}")
@@ -239,7 +250,7 @@ def main(argv=None) -> None:
                   valid_fn=lambda m: {"bpc": evaluate_bpc(m, ids["valid"], max_chars=100_000)})
     valid_bpc = evaluate_bpc(model, ids["valid"], max_chars=args.eval_chars)
     test_bpc = evaluate_bpc(model, ids["test"], max_chars=args.eval_chars)
-    summary = {"profile": args.profile, "steps": history.step[-1], "train_seconds": history.seconds[-1],
+    summary = {"data": args.data, "profile": args.profile, "steps": history.step[-1], "train_seconds": history.seconds[-1],
                "wall_seconds_this_run": time.time() - tick, "parameters": model.num_parameters(),
                "eval_chars": args.eval_chars or "all", "valid_bpc": valid_bpc, "test_bpc": test_bpc,
                "test_perplexity": perplexity(test_bpc, average_word_length(splits["test"])),

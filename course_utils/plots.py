@@ -22,11 +22,12 @@ def smooth(values, window: int = 25) -> np.ndarray:
 
 def learning_curves(history: History, *, valid_metric: str | None = None, scale: float = 1.0,
                     ylabel: str = "loss", x: str = "step", baselines: dict[str, float] | None = None,
-                    ax=None, label: str = "", color=None):
+                    ax=None, label: str = "", color=None, legend: bool = True):
     """Training loss (times `scale`, smoothed) and a validation metric against steps or seconds.
 
     `baselines` draws horizontal reference lines, e.g. {"unigram": 4.4}. With `color`, training
-    (thin) and validation (dots) share it, so several runs can share one axis.
+    (thin) and validation (dots) share it, so several runs can share one axis. `legend=False` leaves
+    the legend to the caller (one legend for several panels).
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
@@ -43,5 +44,6 @@ def learning_curves(history: History, *, valid_metric: str | None = None, scale:
     ax.set_xlabel("update" if x == "step" else "training time (s)")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend()
+    if legend:
+        ax.legend()
     return ax

@@ -84,3 +84,19 @@ def test_recurrent_net_shapes_loss_and_state():
         cells.RecurrentNet("transformer", 4, 6, 3)
     with pytest.raises(ValueError, match="loss_fn"):
         cells.RecurrentNet("gru", 4, 6, 3)(x, y)
+
+
+def test_peephole_net_is_the_slide_lstm_and_learns_its_peepholes():
+    torch.manual_seed(0)
+    mse = lambda out, y, mask: ((out - y) ** 2).mean()  # noqa: E731
+    net = cells.RecurrentNet("lstm_peephole", 4, 6, 3, loss_fn=mse)
+    assert net.recurrent_parameters() == cells.recurrent_parameters("lstm", 4, 6, peephole=True)
+    assert cells.matched_hidden_size("lstm_peephole", 100, 20_300) == 36  # the paper's music LSTM
+    fused = cells.RecurrentNet("lstm", 4, 6, 3, loss_fn=mse)
+    net.rnn = cells.PeepholeLSTMCell.from_lstm(fused.rnn)  # zero peepholes: the fused layer's numbers
+    net.out.load_state_dict(fused.out.state_dict())
+    x, y = torch.randn(2, 5, 4), torch.randn(2, 5, 3)
+    torch.testing.assert_close(net(x)[0], fused(x)[0])
+    peep = cells.RecurrentNet("lstm_peephole", 4, 6, 3, loss_fn=mse)
+    peep(x, y)[1].backward()
+    assert peep.rnn.V.grad is not None and peep.rnn.V.grad.abs().sum() > 0  # the peepholes train

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -140,3 +141,25 @@ def test_command_line_trains_resumes_and_reports(tmp_path, capsys):
     char_lm.main(quick + ["--steps", "3"])
     assert "Resumed from" in capsys.readouterr().out
     assert json.loads(ckpt.with_suffix(".json").read_text())["steps"] == 3
+
+
+def test_command_line_trains_on_enwik8_bytes(tmp_path, monkeypatch):
+    import json
+    import zipfile
+
+    from course_utils import text
+
+    rng = np.random.default_rng(0)
+    words = ["the", "[[wiki]]", "<page>", "caf\xe9", "of", "and", "{{cite}}"]
+    body = " ".join(rng.choice(words, 12_000)).encode("latin-1")  # bytes above 127 too
+    path = tmp_path / "enwik8.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("enwik8", body)
+    monkeypatch.setattr(text, "ENWIK8_MD5", None)  # a small file of ours, not the real enwik8
+    ckpt = tmp_path / "enwik8.pt"
+    char_lm.main(["--data", "enwik8", "--enwik8", str(path), "--profile", "quick", "--steps", "2",
+                  "--eval-chars", "2000", "--checkpoint", str(ckpt)])
+    summary = json.loads(ckpt.with_suffix(".json").read_text())
+    assert summary["data"] == "enwik8" and summary["steps"] == 2 and 1.0 < summary["test_bpc"] < 6.0
+    with pytest.raises(text.DatasetNotFoundError, match="enwik8"):
+        char_lm.main(["--data", "enwik8", "--enwik8", str(tmp_path / "missing.zip"), "--steps", "1"])
