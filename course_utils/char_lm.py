@@ -246,7 +246,8 @@ def main(argv=None) -> None:
     print(f"{args.profile}: {run.model}, {model.num_parameters():,} parameters, {cfg.steps} steps, device {device}")
     tick = time.time()
     history = fit(model, train_batches(ids["train"], run.batch_size, run.seq_len), cfg, checkpoint=ckpt,
-                  model_config=run.model,
+                  model_config=run.model, data_settings={"data": args.data, "batch_size": run.batch_size,
+                                                         "seq_len": run.seq_len},
                   valid_fn=lambda m: {"bpc": evaluate_bpc(m, ids["valid"], max_chars=100_000)})
     valid_bpc = evaluate_bpc(model, ids["valid"], max_chars=args.eval_chars)
     test_bpc = evaluate_bpc(model, ids["test"], max_chars=args.eval_chars)

@@ -197,13 +197,22 @@ RECENT_LOSSES = 50
 RESUME_SETTINGS = ("optimizer", "carry_state")
 
 
-def _check_resumable(checkpoint, saved: dict, config: TrainConfig, model_config: Any) -> list[str]:
-    """Refuse a checkpoint of another model or optimiser; -> the other settings that changed."""
+def _check_resumable(checkpoint, saved: dict, config: TrainConfig, model_config: Any,
+                     data_settings: dict | None = None) -> list[str]:
+    """Refuse a checkpoint of another model, optimiser or data; -> the other settings that changed."""
     wanted = asdict(model_config) if model_config is not None else None
     if saved.get("model_config") != wanted:
         raise CheckpointError(
             f"{checkpoint} was written for the model {saved.get('model_config')}, not {wanted}. "
             "Delete it, pass another checkpoint path, or resume=False to start afresh."
+        )
+    before_data = saved.get("data_settings")
+    if data_settings is not None and before_data is not None and before_data != data_settings:
+        clash = [f"{k}={before_data.get(k)!r} (now {data_settings.get(k)!r})"
+                 for k in sorted(set(before_data) | set(data_settings)) if before_data.get(k) != data_settings.get(k)]
+        raise CheckpointError(
+            f"{checkpoint} was trained on other batches: {', '.join(clash)}. Resuming would mix two experiments. "
+            "Train the new setting afresh under another checkpoint name (checkpoint=...), or set it back to resume."
         )
     before, now = saved.get("train_config") or {}, asdict(config)  # files from before train_config: no check
     clash = [f"{k}={before[k]!r} (now {now[k]!r})" for k in RESUME_SETTINGS if k in before and before[k] != now[k]]
@@ -232,6 +241,7 @@ def fit(
     valid_fn: Callable[[nn.Module], dict[str, float]] | None = None,
     checkpoint: str | os.PathLike | None = None,
     model_config: Any = None,
+    data_settings: dict | None = None,
     resume: bool = True,
 ) -> History:
     """Train `model` for `config.steps` updates (at most COURSE_MAX_STEPS) on `batch_fn(step)`; return the history.
@@ -239,7 +249,8 @@ def fit(
     With `checkpoint`, the run saves there every `checkpoint_every` steps (model, optimiser,
     RNG, carried state, history and both configs) and, with `resume`, continues from it. A
     checkpoint is written only once the next step's loss shows its weights are sound, so after
-    a divergence the file holds the last good state.
+    a divergence the file holds the last good state. `data_settings` (e.g. {"seq_len": 50, "batch_size": 32})
+    are the settings of `batch_fn` that the configs do not hold: a resume under other values is refused.
     """
     device = next(model.parameters()).device
     optimizer = make_optimizer(model.parameters(), config)
@@ -247,7 +258,7 @@ def fit(
     seed_everything(config.seed)
     if checkpoint is not None and resume and Path(checkpoint).is_file():
         saved = load_checkpoint(checkpoint, map_location=device)
-        changed = _check_resumable(checkpoint, saved, config, model_config)
+        changed = _check_resumable(checkpoint, saved, config, model_config, data_settings)
         try:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
@@ -273,6 +284,7 @@ def fit(
             "history": asdict(history), "rng": rng, "carried_state": state,
             "train_config": asdict(config),
             "model_config": asdict(model_config) if model_config is not None else None,
+            "data_settings": data_settings,
         })
         good_step = step
 

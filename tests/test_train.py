@@ -295,3 +295,16 @@ def test_resume_restores_rng_states_that_map_location_moved(tmp_path, monkeypatc
     monkeypatch.setattr(train, "load_checkpoint", load_moved)
     hist_b = fit(TinyRegressor(), regression_batches, config(steps=20), checkpoint=ckpt)
     assert hist_b.loss == hist_a.loss
+
+
+def test_resuming_with_other_batches_is_refused_and_the_same_resumes(tmp_path, capsys):
+    ckpt = tmp_path / "run.pt"
+    config = TrainConfig(steps=3, valid_every=0, checkpoint_every=1, progress=False)
+    fit(TinyRegressor(), regression_batches, config, checkpoint=ckpt, data_settings={"seq_len": 50, "batch_size": 16})
+    with pytest.raises(CheckpointError, match=r"seq_len=50 \(now 10\).*another checkpoint name"):
+        fit(TinyRegressor(), regression_batches, config, checkpoint=ckpt,
+            data_settings={"seq_len": 10, "batch_size": 16})
+    history = fit(TinyRegressor(), regression_batches, TrainConfig(steps=4, valid_every=0, progress=False),
+                  checkpoint=ckpt, data_settings={"batch_size": 16, "seq_len": 50})
+    assert "Resumed from" in capsys.readouterr().out and history.step[-1] == 4
+    assert load_checkpoint(ckpt)["data_settings"] == {"batch_size": 16, "seq_len": 50}
