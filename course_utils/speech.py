@@ -394,6 +394,21 @@ def gmm_sample(params: torch.Tensor, dim: int = 10, *, generator: torch.Generato
     return mu[rows, j].cpu() + log_sigma[rows, j].exp().cpu() * noise
 
 
+def periodicity(audio, sample_rate: int, *, fmin: float = 50.0, fmax: float = 500.0) -> float:
+    """How voiced a sound is: the highest normalised autocorrelation of `audio` (mean removed) at a lag of one
+    pitch period between 1/fmax and 1/fmin seconds. A steady vowel or buzz is near 1, noise near 0 (speech
+    with its pauses and consonants in between: about 0.3 over a second)."""
+    x = np.asarray(audio, dtype=np.float64).reshape(-1)
+    lo, hi = int(sample_rate / fmax), int(math.ceil(sample_rate / fmin))
+    if len(x) < 2 * hi:
+        raise ValueError(f"{len(x)} samples are too few to look for a pitch down to {fmin} Hz: give at least {2 * hi}.")
+    x = x - x.mean()
+    energy = float(np.dot(x, x))
+    if energy == 0.0:
+        return 0.0
+    return max(float(np.dot(x[:-lag], x[lag:])) / energy for lag in range(lo, hi + 1))
+
+
 @torch.no_grad()
 def evaluate_nll(model, clips, *, in_len: int = 20, out_len: int = 10) -> float:
     """Nats per frame of `out_len` samples over whole clips (already scaled); `model(x) -> (params, loss, state)`."""

@@ -319,3 +319,15 @@ def test_fetch_without_apt_says_how_to_get_the_speech(monkeypatch):
     with pytest.raises(DatasetNotFoundError, match="apt-get and dpkg are not on this machine") as err:
         speech.fetch_fillets()
     assert "COURSE_SPEECH_DIR" in str(err.value)
+
+
+def test_periodicity_tells_a_buzz_from_noise():
+    sr = 16000
+    t = np.arange(sr) / sr
+    buzz = ((t * 120.0) % 1.0) - 0.5  # a 120 Hz sawtooth
+    assert speech.periodicity(buzz, sr) > 0.9
+    noise = np.random.default_rng(0).standard_normal(sr)
+    assert speech.periodicity(noise, sr) < 0.1
+    assert speech.periodicity(np.zeros(sr), sr) == 0.0
+    with pytest.raises(ValueError, match="too few"):
+        speech.periodicity(buzz[:100], sr)
