@@ -7,7 +7,7 @@ import torch
 from course_utils.handwriting import synthesis
 from course_utils import speech
 from course_utils.hifigan import evaluate
-from course_utils.hifigan import train as vtrain
+from course_utils.hifigan import training
 from course_utils.hifigan.mel import MelSpectrogram
 
 PRETRAINED = Path(synthesis.pretrained_path()).parent
@@ -35,7 +35,7 @@ def test_writer_loads_with_weights_only_and_writes():
 
 def test_vocoder_loads_with_weights_only_and_vocodes():
     torch.load(PRETRAINED / "vocoder_v3.pt", weights_only=True)
-    G, meta = vtrain.load_vocoder(PRETRAINED / "vocoder_v3.pt")
+    G, meta = training.load_vocoder(PRETRAINED / "vocoder_v3.pt")
     assert meta["step"] >= 1000 and G.num_parameters() == 1_462_273  # the paper's V3
     with torch.inference_mode():
         audio = G(torch.full((1, 80, 8), -5.0))
@@ -46,7 +46,7 @@ def test_vocoder_loads_with_weights_only_and_vocodes():
 def test_vocoder_beats_griffin_lim_on_the_full_band_mel_of_held_out_speech():
     clips = speech.load_speech("fillets", sample_rate=22050)
     held_out = [c for c in clips["test"] if len(c) > 2 * 22050][:4]
-    G, _ = vtrain.load_vocoder(PRETRAINED / "vocoder_v3.pt")
+    G, _ = training.load_vocoder(PRETRAINED / "vocoder_v3.pt")
     mel = MelSpectrogram()
     for clip in held_out:
         log_mel = mel(torch.from_numpy(clip)[None])

@@ -181,7 +181,7 @@ def test_a_checkpoint_with_flipped_bytes_is_refused_and_an_old_one_without_check
 
 def test_a_zero_byte_checkpoint_says_it_is_empty_everywhere_it_is_read(tmp_path):
     from course_utils.handwriting.synthesis import load_writer
-    from course_utils.hifigan.train import load_vocoder
+    from course_utils.hifigan.training import load_vocoder
 
     empty = tmp_path / "empty.pt"
     empty.write_bytes(b"")

@@ -8,7 +8,7 @@ import soundfile as sf
 import torch
 
 from course_utils.hifigan import configs, evaluate, study
-from course_utils.hifigan import train as vtrain
+from course_utils.hifigan import training
 
 RATE = 22050
 
@@ -73,50 +73,50 @@ def voice(tmp_path):
 def run(folder, **kw):
     base = dict(generator="small", discriminators="slim", data=str(folder), steps=4, warmup=1, batch_size=2,
                 segment_size=2048, valid_every=0, checkpoint_every=10, valid_clips=1)
-    return vtrain.VocoderRun(**{**base, **kw})
+    return training.VocoderRun(**{**base, **kw})
 
 
 def test_discriminator_warmup_freezes_the_generator(voice, tmp_path):
     ckpt = tmp_path / "a.pt"
-    vtrain.train(run(voice, steps=1), ckpt, log=lambda *_: None)  # one mel-loss step
-    before = vtrain.load_checkpoint(ckpt)
-    history = vtrain.train(run(voice, steps=3, disc_warmup=2), ckpt, log=lambda *_: None)
-    after = vtrain.load_checkpoint(ckpt)
+    training.train(run(voice, steps=1), ckpt, log=lambda *_: None)  # one mel-loss step
+    before = training.load_checkpoint(ckpt)
+    history = training.train(run(voice, steps=3, disc_warmup=2), ckpt, log=lambda *_: None)
+    after = training.load_checkpoint(ckpt)
     assert history.step == [1, 2, 3] and all(d > 0 for d in history.loss_d[1:])
     assert all(torch.equal(before["model"][k], after["model"][k]) for k in before["model"])  # frozen
     assert any(not torch.equal(before["mpd"][k], after["mpd"][k]) for k in before["mpd"])  # learning
-    vtrain.train(run(voice, steps=4, disc_warmup=2), ckpt, log=lambda *_: None)  # step 4: the generator moves
-    moved = vtrain.load_checkpoint(ckpt)["model"]
+    training.train(run(voice, steps=4, disc_warmup=2), ckpt, log=lambda *_: None)  # step 4: the generator moves
+    moved = training.load_checkpoint(ckpt)["model"]
     assert any(not torch.equal(after["model"][k], moved[k]) for k in moved)
 
 
 def test_multi_period_only_and_learning_rate(voice, tmp_path):
     mpd_only = configs.DISCRIMINATORS["slim_mpd"]
     assert mpd_only.num_scales == 0 and mpd_only.periods == configs.SLIM.periods
-    history = vtrain.train(run(voice, discriminators="slim_mpd", steps=2, lr=1e-5, phase_weight=1.0), tmp_path / "b.pt",
+    history = training.train(run(voice, discriminators="slim_mpd", steps=2, lr=1e-5, phase_weight=1.0), tmp_path / "b.pt",
                            log=lambda *_: None)
     assert history.loss_d[1] > 0
-    assert vtrain.load_checkpoint(tmp_path / "b.pt")["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-5)
+    assert training.load_checkpoint(tmp_path / "b.pt")["opt_g"]["param_groups"][0]["lr"] == pytest.approx(1e-5)
     with pytest.raises(ValueError, match="at least one period or one scale"):
         configs.DiscriminatorConfig(periods=(), num_scales=0).check()
     with pytest.raises(SystemExit):
-        vtrain.main(["--lr", "0", "--data", str(voice)])
+        training.main(["--lr", "0", "--data", str(voice)])
 
 
 def test_training_reads_course_speech_dir(voice, tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_SPEECH_DIR", str(voice))
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
-    history = vtrain.train(run(voice, data=None, steps=1), None, log=lambda *_: None)
+    history = training.train(run(voice, data=None, steps=1), None, log=lambda *_: None)
     assert history.step == [1]
     monkeypatch.setenv("COURSE_SPEECH_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(Exception, match="nowhere"):
-        vtrain.train(run(voice, data=None, steps=1), None, log=lambda *_: None)
+        training.train(run(voice, data=None, steps=1), None, log=lambda *_: None)
 
 
 def test_study_arm_trains_in_chunks_scores_each_and_resumes(voice, tmp_path, monkeypatch):
     warm = tmp_path / "warm.pt"
-    vtrain.train(run(voice, steps=1, warmup=1), warm, log=lambda *_: None)
-    start = vtrain.export_vocoder(warm, tmp_path / "start.pt")
+    training.train(run(voice, steps=1, warmup=1), warm, log=lambda *_: None)
+    start = training.export_vocoder(warm, tmp_path / "start.pt")
     monkeypatch.setitem(study.ARMS, "tiny", run(voice, steps=10**6, warmup=1, disc_warmup=1))
     clips = {"train": [harmonic(130, 0.5)], "valid": [], "test": []}
     held_out = [harmonic(125, 0.3)]
@@ -151,10 +151,10 @@ def test_phase_loss_is_zero_for_the_same_audio_and_punishes_shifts_and_noise():
 
 def test_the_mel_settings_travel_with_the_exported_weights(voice, tmp_path):
     ckpt = tmp_path / "c.pt"
-    vtrain.train(run(voice, steps=1, segment_size=4096), ckpt, log=lambda *_: None)
-    G, meta = vtrain.load_vocoder(vtrain.export_vocoder(ckpt, tmp_path / "c_export.pt"))
+    training.train(run(voice, steps=1, segment_size=4096), ckpt, log=lambda *_: None)
+    G, meta = training.load_vocoder(training.export_vocoder(ckpt, tmp_path / "c_export.pt"))
     assert meta["audio_config"] == configs.AudioConfig(segment_size=4096) and meta["step"] == 1
-    _, shipped = vtrain.load_vocoder(study.pretrained_v3())  # exported before: the default front end
+    _, shipped = training.load_vocoder(study.pretrained_v3())  # exported before: the default front end
     assert shipped["audio_config"].n_mels == 80 and shipped["audio_config"].hop_size == 256
 
 
@@ -170,20 +170,20 @@ def test_istft_head_generator_and_partial_start_from_another_design(voice, tmp_p
     small_istft = configs.replace(configs.SMALL, upsample_rates=(8, 8), upsample_kernel_sizes=(16, 16),
                                   istft_n_fft=16, istft_hop=4)
     warm = tmp_path / "warm.pt"
-    vtrain.train(run(voice, steps=1), warm, log=lambda *_: None)
-    start = vtrain.export_vocoder(warm, tmp_path / "small.pt")
+    training.train(run(voice, steps=1), warm, log=lambda *_: None)
+    start = training.export_vocoder(warm, tmp_path / "small.pt")
     monkey = dict(configs.GENERATORS, small_istft=small_istft)
     import unittest.mock
 
     with unittest.mock.patch.dict(configs.GENERATORS, monkey):
         logs = []
         with pytest.raises(Exception, match="another configuration"):
-            vtrain.train(run(voice, generator="small_istft", steps=3), tmp_path / "x.pt", init_generator=start,
+            training.train(run(voice, generator="small_istft", steps=3), tmp_path / "x.pt", init_generator=start,
                          log=logs.append)
-        vtrain.train(run(voice, generator="small_istft", steps=3, init_partial=True), tmp_path / "y.pt",
+        training.train(run(voice, generator="small_istft", steps=3, init_partial=True), tmp_path / "y.pt",
                      init_generator=start, log=logs.append)
     assert any("Took" in line for line in logs)
-    taken = vtrain.load_checkpoint(tmp_path / "y.pt")["model"]
+    taken = training.load_checkpoint(tmp_path / "y.pt")["model"]
     assert "conv_pre.bias" in taken and taken["conv_post.bias"].shape == (18,)
 
 
@@ -205,11 +205,11 @@ def test_other_voice_reads_the_m_clips_longer_than_two_seconds(tmp_path, monkeyp
 
 def test_a_float16_export_loads_into_a_float32_generator(voice, tmp_path):
     ckpt = tmp_path / "d.pt"
-    vtrain.train(run(voice, steps=1), ckpt, log=lambda *_: None)
-    full, _ = vtrain.load_vocoder(vtrain.export_vocoder(ckpt, tmp_path / "full.pt"))
-    half_file = vtrain.export_vocoder(ckpt, tmp_path / "half.pt", half=True)
-    assert all(v.dtype == torch.float16 for k, v in vtrain.load_checkpoint(half_file)["model"].items())
-    half, _ = vtrain.load_vocoder(half_file)
+    training.train(run(voice, steps=1), ckpt, log=lambda *_: None)
+    full, _ = training.load_vocoder(training.export_vocoder(ckpt, tmp_path / "full.pt"))
+    half_file = training.export_vocoder(ckpt, tmp_path / "half.pt", half=True)
+    assert all(v.dtype == torch.float16 for k, v in training.load_checkpoint(half_file)["model"].items())
+    half, _ = training.load_vocoder(half_file)
     mel = torch.randn(1, 80, 8) - 5
     with torch.no_grad():
         a, b = full(mel), half(mel)

@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import evaluate, train
+from . import evaluate, training
 from .configs import AudioConfig
 
 START_STEP = 14_000  # the shipped vocoder's mel-loss steps
 # Every arm: V3, batch 8, segments of 8192 samples, AdamW 2e-4; steps are counted on from START_STEP.
 # The budget is CPU time of one thread (`clock="cpu"`), so that arms stay comparable when other work shares the
 # machine; run with OMP_NUM_THREADS=1.
-BASE = train.VocoderRun(generator="v3", discriminators="slim", steps=10**9, warmup=START_STEP, batch_size=8,
+BASE = training.VocoderRun(generator="v3", discriminators="slim", steps=10**9, warmup=START_STEP, batch_size=8,
                         valid_every=0, checkpoint_every=100, clock="cpu")
 ARMS = {
     "mel": replace(BASE, warmup=10**9),  # (a) the mel loss alone, continued
@@ -92,9 +92,9 @@ def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *
         if any(abs(row["budget_seconds"] - budget) < 1e-6 * budget for row in done):
             continue
         run = replace(ARMS[name], max_seconds=budget)
-        history = train.train(run, checkpoint, clips=clips, init_generator=start or pretrained_v3(), log=log)
-        snapshot = train.export_vocoder(checkpoint, folder / f"step_{history.step[-1]}.pt")
-        G, _ = train.load_vocoder(snapshot)
+        history = training.train(run, checkpoint, clips=clips, init_generator=start or pretrained_v3(), log=log)
+        snapshot = training.export_vocoder(checkpoint, folder / f"step_{history.step[-1]}.pt")
+        G, _ = training.load_vocoder(snapshot)
         table = evaluate.compare(held_out, {name: vocode_with(G)})[name]
         row = {"arm": name, "budget_seconds": budget, "seconds": history.seconds[-1], "step": history.step[-1],
                **{k: None if np.isnan(v) else v for k, v in table.items()}}  # NaN (no voiced frame) -> null
@@ -112,7 +112,7 @@ def baselines(folder: Path, held_out: list[np.ndarray], name: str = "baselines",
     path = folder / f"{name}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    G, _ = train.load_vocoder(pretrained_v3())
+    G, _ = training.load_vocoder(pretrained_v3())
     table = evaluate.compare(held_out, {"griffin_lim": lambda log_mel: evaluate.griffin_lim(log_mel[0], config),
                                         "start": vocode_with(G)})
     table["original"] = {"hop_periodic_share": float(np.mean([evaluate.hop_periodic_share(c) for c in held_out]))}

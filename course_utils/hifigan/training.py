@@ -1,7 +1,7 @@
 """Train a HiFi-GAN vocoder: on one CPU or GPU, or several processes under torchrun (DistributedDataParallel).
 
-    python -m course_utils.hifigan.train --config small --discriminators slim --steps 2000
-    torchrun --nproc_per_node 2 -m course_utils.hifigan.train --config v1 --discriminators paper --data ljspeech:/data/LJSpeech-1.1
+    python -m course_utils.hifigan.training --config small --discriminators slim --steps 2000
+    torchrun --nproc_per_node 2 -m course_utils.hifigan.training --config v1 --discriminators paper --data ljspeech:/data/LJSpeech-1.1
 
 Each step cuts random `segment_size` pieces of the training clips and computes their mel-spectrogram.
 During `--warmup` steps the generator learns from the mel loss alone (cheap on a CPU); then the GAN
@@ -268,7 +268,7 @@ def load_vocoder(path, device="cpu") -> tuple[Generator, dict]:
 
 def main(argv=None) -> None:
     d = VocoderRun()  # the defaults live in the dataclass only
-    parser = argparse.ArgumentParser(prog="python -m course_utils.hifigan.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m course_utils.hifigan.training", description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=d.generator, choices=sorted(configs.GENERATORS))
     parser.add_argument("--discriminators", default=d.discriminators, choices=sorted(configs.DISCRIMINATORS))
     parser.add_argument("--data", default=d.data, help="fillets, a folder of audio files, or ljspeech:<folder> "

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from course_utils.hifigan import train as vtrain
+from course_utils.hifigan import training
 from course_utils.train import load_checkpoint
 
 
@@ -27,37 +27,37 @@ def small_run(folder, **kw):
     base = dict(generator="small", discriminators="slim", data=str(folder), steps=3, warmup=1, batch_size=2,
                 segment_size=2048, valid_every=3, checkpoint_every=1, valid_clips=1)
     base.update(kw)
-    return vtrain.VocoderRun(**base)
+    return training.VocoderRun(**base)
 
 
 def test_gan_steps_run_checkpoint_and_resume(voice, tmp_path):
     ckpt = tmp_path / "voc.pt"
-    history = vtrain.train(small_run(voice), ckpt, log=lambda *_: None)
+    history = training.train(small_run(voice), ckpt, log=lambda *_: None)
     assert history.step == [1, 2, 3] and history.loss_d[0] == 0.0 and history.loss_d[1] > 0  # warm-up, then GAN
     assert np.isfinite(history.mel_l1).all() and len(history.valid_mel_l1) == 1
-    more = vtrain.train(small_run(voice, steps=4), ckpt, log=lambda *_: None)
+    more = training.train(small_run(voice, steps=4), ckpt, log=lambda *_: None)
     assert more.step == [1, 2, 3, 4]  # resumed at 3
-    G, meta = vtrain.load_vocoder(vtrain.export_vocoder(ckpt, tmp_path / "small.pt"))
+    G, meta = training.load_vocoder(training.export_vocoder(ckpt, tmp_path / "small.pt"))
     assert meta["step"] == 4 and G(torch.zeros(1, 80, 4)).shape == (1, 1, 1024)
     with pytest.raises(Exception, match="delete it"):
-        vtrain.train(small_run(voice, generator="v3"), ckpt, log=lambda *_: None)
+        training.train(small_run(voice, generator="v3"), ckpt, log=lambda *_: None)
 
 
 def test_init_generator_starts_a_new_run_from_an_exported_vocoder(voice, tmp_path):
     first = tmp_path / "warm.pt"
-    vtrain.train(small_run(voice, steps=2, warmup=2), first, log=lambda *_: None)
-    exported = vtrain.export_vocoder(first, tmp_path / "warm_small.pt")
+    training.train(small_run(voice, steps=2, warmup=2), first, log=lambda *_: None)
+    exported = training.export_vocoder(first, tmp_path / "warm_small.pt")
     ckpt = tmp_path / "gan.pt"
-    history = vtrain.train(small_run(voice, steps=4, warmup=2), ckpt, init_generator=exported, log=lambda *_: None)
+    history = training.train(small_run(voice, steps=4, warmup=2), ckpt, init_generator=exported, log=lambda *_: None)
     assert history.step == [3, 4] and all(d > 0 for d in history.loss_d)  # counts on from step 2, all GAN steps
-    G0, _ = vtrain.load_vocoder(exported)
-    G1, _ = vtrain.load_vocoder(ckpt)
+    G0, _ = training.load_vocoder(exported)
+    G1, _ = training.load_vocoder(ckpt)
     assert any(not torch.equal(a, b) for a, b in zip(G0.state_dict().values(), G1.state_dict().values()))
     # an existing checkpoint wins over init_generator: the run resumes
-    assert vtrain.train(small_run(voice, steps=5, warmup=2), ckpt, init_generator=exported,
+    assert training.train(small_run(voice, steps=5, warmup=2), ckpt, init_generator=exported,
                         log=lambda *_: None).step == [3, 4, 5]
     with pytest.raises(Exception, match="--config"):
-        vtrain.train(small_run(voice, generator="v3"), tmp_path / "other.pt", init_generator=exported,
+        training.train(small_run(voice, generator="v3"), tmp_path / "other.pt", init_generator=exported,
                      log=lambda *_: None)
 
 
@@ -65,7 +65,7 @@ def test_torchrun_with_two_cpu_processes(voice, tmp_path):
     ckpt = tmp_path / "ddp.pt"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "course_utils.hifigan.train", "--config", "small", "--discriminators", "slim", "--data", str(voice),
+           "-m", "course_utils.hifigan.training", "--config", "small", "--discriminators", "slim", "--data", str(voice),
            "--steps", "2", "--warmup", "1", "--batch-size", "2", "--segment-size", "2048", "--valid-every", "2",
            "--checkpoint", str(ckpt)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
