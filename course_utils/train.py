@@ -314,7 +314,7 @@ def fit(
     elapsed = history.seconds[-1] if history.seconds else 0.0
     pending = None  # (step, RNG state) of a checkpoint that waits for the next loss to vouch for it
     steps = cap_steps(config.steps)
-    bar = _progress(start, config)
+    bar = _progress(start, config, steps)
     for step in range(start, steps):
         if config.max_seconds is not None and elapsed >= config.max_seconds:
             print(f"Stopped at step {step}: the time budget of {config.max_seconds:.0f} s is used up.")
@@ -369,14 +369,15 @@ def fit(
     return history
 
 
-def _progress(start: int, config: TrainConfig):
+def _progress(start: int, config: TrainConfig, total: int):
+    """A progress bar to `total` steps (config.steps, or fewer under COURSE_MAX_STEPS)."""
     if not config.progress:
         return None
     if os.environ.get("COURSE_HEADLESS"):
         # headless runs (make course, nbval): a text bar, updated rarely; widget bars can stall nbconvert
         from tqdm import tqdm
 
-        return tqdm(total=config.steps, initial=start, desc="training", unit="step", mininterval=30)
+        return tqdm(total=total, initial=start, desc="training", unit="step", mininterval=30)
     from tqdm.auto import tqdm
 
-    return tqdm(total=config.steps, initial=start, desc="training", unit="step")
+    return tqdm(total=total, initial=start, desc="training", unit="step")

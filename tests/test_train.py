@@ -308,3 +308,20 @@ def test_resuming_with_other_batches_is_refused_and_the_same_resumes(tmp_path, c
                   checkpoint=ckpt, data_settings={"batch_size": 16, "seq_len": 50})
     assert "Resumed from" in capsys.readouterr().out and history.step[-1] == 4
     assert load_checkpoint(ckpt)["data_settings"] == {"batch_size": 16, "seq_len": 50}
+
+
+def test_progress_bar_counts_to_the_capped_number_of_steps(monkeypatch):
+    from course_utils import train as train_module
+
+    totals = []
+    real = train_module._progress
+
+    def spy(start, config, total):
+        totals.append(total)
+        return real(start, config, total)
+
+    monkeypatch.setattr(train_module, "_progress", spy)
+    monkeypatch.setenv("COURSE_MAX_STEPS", "2")
+    monkeypatch.setenv("COURSE_HEADLESS", "1")
+    history = fit(TinyRegressor(), regression_batches, TrainConfig(steps=50, valid_every=0, checkpoint_every=0))
+    assert history.step[-1] == 2 and totals == [2]

@@ -1,3 +1,4 @@
+import dataclasses
 """The vocoder measures of issue-level quality: frame-rate buzz, pitch accuracy; the training options the
 study uses (discriminator warm-up, multi-period only, learning rate, COURSE_SPEECH_DIR); the study runner."""
 import json
@@ -153,7 +154,9 @@ def test_the_mel_settings_travel_with_the_exported_weights(voice, tmp_path):
     ckpt = tmp_path / "c.pt"
     training.train(run(voice, steps=1, segment_size=4096), ckpt, log=lambda *_: None)
     G, meta = training.load_vocoder(training.export_vocoder(ckpt, tmp_path / "c_export.pt"))
-    assert meta["audio_config"] == configs.AudioConfig(segment_size=4096) and meta["step"] == 1
+    assert meta["audio_config"] == configs.AudioConfig() and meta["step"] == 1
+    old_style = {**dataclasses.asdict(configs.AudioConfig(n_mels=64)), "segment_size": 8192}  # files before the move
+    assert configs.audio_config(old_style) == configs.AudioConfig(n_mels=64)
     _, shipped = training.load_vocoder(study.pretrained_v3())  # exported before: the default front end
     assert shipped["audio_config"].n_mels == 80 and shipped["audio_config"].hop_size == 256
 

@@ -7,7 +7,7 @@ may change is a field here; the modules read them from these objects and hard-co
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,16 @@ class AudioConfig:
     fmin: float = 0.0  # lowest mel filter edge, Hz
     fmax: float | None = 8000.0  # highest mel filter edge of the generator's input mel (None: sampling_rate / 2)
     fmax_loss: float | None = None  # the same for the mel loss: None, the full band
-    segment_size: int = 8192  # training segments, in samples (32 frames)
+    # (the length of training segments is a training setting: `training.VocoderRun.segment_size`)
+
+
+def audio_config(stored: dict | None) -> AudioConfig:
+    """The AudioConfig stored in a checkpoint or exported file (None: the default front end). Files written
+    before segment_size moved to `VocoderRun` still hold it; it says nothing about the front end."""
+    if not stored:
+        return AudioConfig()
+    known = {f.name for f in fields(AudioConfig)}
+    return AudioConfig(**{k: v for k, v in stored.items() if k in known})
 
 
 @dataclass(frozen=True)

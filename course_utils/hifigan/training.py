@@ -44,7 +44,7 @@ class VocoderRun:
     phase_weight: float = 0.0  # > 0 adds this x losses.phase_loss to the generator's loss (not in the paper)
     init_partial: bool = False  # init_generator may be of another design: take the layers whose shapes fit
     batch_size: int = 8  # segments per step (the paper: 16)
-    segment_size: int = 8192  # samples per segment; the AudioConfig of the run takes it from here
+    segment_size: int = 8192  # samples per training segment (32 frames of the hop)
     seed: int = 0
     valid_every: int = 500
     checkpoint_every: int = 100
@@ -106,7 +106,7 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
 
     distributed = dist.is_available() and dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
-    audio_cfg = configs.AudioConfig(segment_size=run.segment_size)
+    audio_cfg = configs.AudioConfig()
     torch.manual_seed(run.seed)
     G = Generator(configs.GENERATORS[run.generator], hop_size=audio_cfg.hop_size).to(device)
     mpd = MultiPeriodDiscriminator(configs.DISCRIMINATORS[run.discriminators]).to(device)
@@ -240,7 +240,7 @@ def export_vocoder(checkpoint, path, *, metadata: dict | None = None, half: bool
     """The generator of a training checkpoint as a small inference file (config, weights, metadata);
     `half` stores the weights as float16 (half the size; `load_vocoder` computes in float32 all the same)."""
     saved = load_checkpoint(checkpoint)
-    audio = saved.get("audio_config", asdict(configs.AudioConfig()))  # older checkpoints: the default front end
+    audio = asdict(configs.audio_config(saved.get("audio_config")))  # older checkpoints: the default front end
     model = {k: v.half() if half and v.is_floating_point() else v for k, v in saved["model"].items()}
     return save_checkpoint(path, {"model": model, "generator_config": saved["generator_config"],
                                   "audio_config": audio,
@@ -261,8 +261,8 @@ def load_vocoder(path, device="cpu") -> tuple[Generator, dict]:
         raise CheckpointError(f"{path} holds no generator_config: it is not a vocoder file.")
     G = Generator(_generator_config(saved))
     G.load_state_dict(saved["model"])
-    audio = saved.get("audio_config")  # files exported before it was stored used the default front end
-    metadata = {**saved.get("metadata", {}), "audio_config": configs.AudioConfig(**audio) if audio else configs.AudioConfig()}
+    # files exported before it was stored used the default front end
+    metadata = {**saved.get("metadata", {}), "audio_config": configs.audio_config(saved.get("audio_config"))}
     return G.remove_weight_norm().to(device).eval(), metadata
 
 
