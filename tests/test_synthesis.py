@@ -175,3 +175,15 @@ def test_bucketed_batches_hold_lines_of_similar_length():
     assert x.shape[0] == 4
     with pytest.raises(ValueError, match="fewer than a batch"):
         synthesis.random_batches(data, ALPHABET, 9)
+
+
+@pytest.mark.filterwarnings("ignore:.*reached the cap")
+def test_finish_stroke_goes_on_to_the_next_pen_lift():
+    model = small_model(kappa_bias=-1.0)
+    plain = synthesis.write(model, ["hello", "low"], generator=torch.Generator().manual_seed(0))
+    whole = synthesis.write(model, ["hello", "low"], generator=torch.Generator().manual_seed(0), finish_stroke=True)
+    for a, b in zip(plain, whole):
+        n = len(a.strokes)
+        assert len(b.strokes) >= n and torch.equal(b.strokes[:n], a.strokes)  # the same line, then more
+        if b.stopped:
+            assert b.strokes[-1, 2] == 1.0  # it ended on a pen lift

@@ -112,12 +112,13 @@ def quality_report(model: HandwritingSynthesizer, scale, texts: list[str], *, bi
 
 # ---------------------------------------------------------------- legibility: read it back
 def legibility(writer: HandwritingSynthesizer, scale, reader, lines: list[dict], *,
-               biases=(0.0, 0.5, 1.0, 2.0), seed: int = 0, batch_size: int = 25) -> dict:
+               biases=(0.0, 0.5, 1.0, 2.0), seed: int = 0, batch_size: int = 25, finish_stroke: bool = True) -> dict:
     """Character error rates of `reader` (a `recognizer.Recognizer`) on held-out lines.
 
     lines: [{'text', 'strokes' (T, 3) in font units}] such as `recognizer.held_out_set(100)`, the synthetic
     writers' own renderings. Their CER is the floor (what the reader gets wrong on clean handwriting); the
-    writer then writes every text once at each bias (seeded), and its lines are read back.
+    writer then writes every text once at each bias (seeded; each line ends at the first pen lift after the
+    window passes the end, `write(finish_stroke=True)`), and its lines are read back.
     -> {'lines', 'synthetic_cer', 'cer': {bias: CER}, 'read': {bias: [str]}, 'writings': {bias: [Writing]}}"""
     from .recognizer import character_error_rate
 
@@ -130,7 +131,7 @@ def legibility(writer: HandwritingSynthesizer, scale, reader, lines: list[dict],
         g = torch.Generator().manual_seed(seed)
         writings = []
         for i in range(0, len(texts), batch_size):
-            writings += write(writer, texts[i:i + batch_size], bias=bias, generator=g)
+            writings += write(writer, texts[i:i + batch_size], bias=bias, generator=g, finish_stroke=finish_stroke)
         read = reader.read([scale.invert(w.strokes.numpy()) for w in writings])
         out["cer"][bias], out["read"][bias], out["writings"][bias] = character_error_rate(texts, read), read, writings
     return out

@@ -126,13 +126,16 @@ class Writing:
 
 @torch.no_grad()
 def write(model: HandwritingSynthesizer, texts, *, bias: float = 0.0, prime: tuple[str, torch.Tensor] | None = None,
-          max_steps_per_char: int = 40, generator: torch.Generator | None = None) -> list[Writing]:
+          max_steps_per_char: int = 40, generator: torch.Generator | None = None,
+          finish_stroke: bool = False) -> list[Writing]:
     """Write each text in `texts` (a string or a list, written in parallel): -> a `Writing` per text.
 
     bias >= 0 makes the writing neater (Graves section 5.4). `prime` = (its text, its strokes (T, 3)
     in the network's units) imitates a style: the network reads the primer's strokes while its window
     runs over "<primer text> <text>", then goes on writing. A line ends when the window passes the
-    last character (`has_finished`), or after `max_steps_per_char` points per character.
+    last character (`has_finished`), or after `max_steps_per_char` points per character. With
+    `finish_stroke`, it ends at the first pen lift after that (Graves' rule can fire while the last letter's
+    final stroke is still being drawn): the same points as without it, and then the rest of that stroke.
     """
     single = isinstance(texts, str)
     texts = [texts] if single else list(texts)
@@ -154,6 +157,7 @@ def write(model: HandwritingSynthesizer, texts, *, bias: float = 0.0, prime: tup
     y_hat, _, state, att = model(x, chars, char_mask)
     points, phis, kappas, windows = [], [], [], []
     done = torch.zeros(B, dtype=torch.bool, device=device)
+    passed = torch.zeros(B, dtype=torch.bool, device=device)
     stopped_at = torch.full((B,), -1, dtype=torch.long, device=device)
     max_steps = max_steps_per_char * max(len(t) for t in texts)
     for step in range(max_steps):
@@ -163,7 +167,9 @@ def write(model: HandwritingSynthesizer, texts, *, bias: float = 0.0, prime: tup
         phis.append(att.phi[:, 0])
         kappas.append(att.kappa[:, 0])
         windows.append(att.window[:, 0])
-        finished = has_finished(att.phi[:, 0], lengths) & ~done
+        passed |= has_finished(att.phi[:, 0], lengths)
+        # Graves' rule ends the line when the window passes the end; finish_stroke waits for the pen to lift
+        finished = passed & ~done & ((point[:, 2] > 0.5) if finish_stroke else True)
         stopped_at[finished] = step + 1
         done |= finished
         if bool(done.all()):
