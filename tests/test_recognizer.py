@@ -235,3 +235,9 @@ def test_training_command_resumes_on_synthetic_writers(tmp_path, capsys, monkeyp
     out = capsys.readouterr().out
     assert "Resumed from" in out and "at step 1" in out and '"cer_ptb"' in out
     assert rec.load_recognizer(tmp_path / "r.pt").metadata["updates"] == 2
+
+
+def test_a_mix_whose_lines_are_too_short_for_everyday_sentences_says_so():
+    mix = rec.TextMix(ptb=0.0, austen=0.0, everyday=1.0, min_chars=6, max_chars=12)
+    with pytest.raises(ValueError, match="max_chars of at least 30"):
+        rec.synthetic_lines({"ptb": [], "austen": []}, mix, 1, np.random.default_rng(0))

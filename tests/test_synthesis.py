@@ -187,3 +187,29 @@ def test_finish_stroke_goes_on_to_the_next_pen_lift():
         assert len(b.strokes) >= n and torch.equal(b.strokes[:n], a.strokes)  # the same line, then more
         if b.stopped:
             assert b.strokes[-1, 2] == 1.0  # it ended on a pen lift
+
+
+def test_training_command_on_mixed_text_and_from_an_exported_writer(tmp_path, capsys):
+    from dataclasses import replace
+
+    from course_utils.train import CheckpointError
+
+    first, export = tmp_path / "first.pt", tmp_path / "quick_writer.pt"
+    quick = ["--profile", "quick", "--text", "mix", "--lines", "40", "--steps", "1"]
+    synthesis.main(quick + ["--checkpoint", str(first), "--export", str(export)])
+    assert "training lines (mix)" in capsys.readouterr().out
+    writer, scale, meta = synthesis.load_writer(export)
+    assert meta["text"] == "mix" and meta["updates"] == 1
+    run = synthesis.run_settings("quick")
+    texts = synthesis.load_data(replace(run, corpus=replace(run.corpus, num_lines=40)), text="mix")[0].texts
+    assert any(any(c.isupper() or c.isdigit() for c in t) for t in texts)  # not only lower-case PTB
+    second = tmp_path / "second.pt"
+    synthesis.main(quick + ["--checkpoint", str(second), "--init", str(export), "--steps", "2"])
+    assert "starting from" in capsys.readouterr().out
+    assert synthesis.load_writer(export)[2]["updates"] == 1
+    with pytest.raises(CheckpointError, match="--profile writer"):
+        synthesis.main(["--profile", "writer", "--init", str(export), "--lines", "40", "--steps", "1",
+                        "--checkpoint", str(tmp_path / "third.pt")])
+    with pytest.raises(CheckpointError, match="other batches"):  # the PTB run cannot resume a mixed-text one
+        synthesis.main(["--profile", "quick", "--text", "ptb", "--lines", "40", "--steps", "2",
+                        "--checkpoint", str(first)])

@@ -326,11 +326,13 @@ def training_texts(mix: TextMix, seed: int = 0) -> dict[str, list[str]]:
             "austen": ptb_lines(austen, min_chars=mix.min_chars, max_chars=mix.max_chars)}
 
 
-def _everyday(rng, min_chars: int, max_chars: int, held_out: bool) -> str:
-    while True:  # about half the sentences fit 10 to 30 characters
+def _everyday(rng, min_chars: int, max_chars: int, held_out: bool, tries: int = 10_000) -> str:
+    for _ in range(tries):  # about half the sentences fit 10 to 30 characters
         text = everyday_sentence(rng)
         if min_chars <= len(text) <= max_chars and is_held_out(text) == held_out:
             return text
+    raise ValueError(f"no everyday sentence has {min_chars} to {max_chars} characters: they hold about 15 to 50; "
+                     "allow longer lines (max_chars of at least 30).")
 
 
 def synthetic_lines(pools: dict[str, list[str]], mix: TextMix, count: int, rng: np.random.Generator) -> list[dict]:

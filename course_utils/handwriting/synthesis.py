@@ -279,20 +279,37 @@ def run_settings(profile: str) -> SynthesisRun:
     raise ValueError(f"profile={profile!r} is not a profile; use 'quick', 'writer' or 'full'.")
 
 
-def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05):
-    """The corpus of a profile (or IAM when IAM_ONDB_DIR is set), split into training and validation sets."""
+def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05, text: str = "ptb", scale=None):
+    """The corpus of a profile (or IAM when IAM_ONDB_DIR is set), split into training and validation sets.
+
+    text="ptb": Penn Treebank sentences (the shipped writer's corpus); "mix": the recognizer's mix of Penn
+    Treebank, Jane Austen and made-up everyday sentences with capitals, digits and signs (`recognizer.TextMix`,
+    held-out texts excluded), each line by a new synthetic writer. `scale`: the offset scale of a writer to
+    continue (default: fitted on the training lines)."""
     import os
+
+    import numpy as np
 
     from . import iam, synthetic
     from .data import split_lines
 
+    if text not in ("ptb", "mix"):
+        raise ValueError(f"text={text!r}: use 'ptb' (Penn Treebank) or 'mix' (PTB, Austen, everyday sentences).")
     if os.environ.get(iam.IAM_ENV):
         lines = iam.load_iam()
         texts, strokes = [ln.text for ln in lines], [ln.strokes for ln in lines]
+    elif text == "mix":
+        from .recognizer import TextMix, synthetic_lines, training_texts
+
+        # the everyday sentences hold 15 to 50 characters: lines of at least 30 let them in (the quick profile's 14 would not)
+        mix = TextMix(min_chars=run.corpus.min_chars, max_chars=max(run.corpus.max_chars, 30))
+        lines = synthetic_lines(training_texts(mix, seed=run.corpus.seed), mix, run.corpus.num_lines,
+                                np.random.default_rng([4, run.corpus.seed]))
+        texts, strokes = [ln["text"] for ln in lines], [ln["strokes"] for ln in lines]
     else:
         corpus = synthetic.make_corpus(run.corpus)
         texts, strokes = [c["text"] for c in corpus], [c["strokes"] for c in corpus]
-    return split_lines(texts, strokes, valid_fraction=valid_fraction, seed=run.corpus.seed)
+    return split_lines(texts, strokes, valid_fraction=valid_fraction, seed=run.corpus.seed, scale=scale)
 
 
 PRETRAINED = "writer.pt"  # in course_utils/pretrained/, with writer.md (the model card) beside it
@@ -339,8 +356,10 @@ def main(argv=None) -> None:
     import time
     from dataclasses import replace
 
+    from pathlib import Path
+
     from ..runtime import build_dir, get_device, seed_everything
-    from ..train import fit
+    from ..train import CheckpointError, fit
 
     parser = argparse.ArgumentParser(prog="python -m course_utils.handwriting.synthesis", description=main.__doc__)
     parser.add_argument("--profile", default="writer", help="quick, writer (the shipped model) or full")
@@ -350,28 +369,49 @@ def main(argv=None) -> None:
     parser.add_argument("--export", default=None, help="write the small inference file here after training")
     parser.add_argument("--evaluate", type=int, default=0, metavar="N",
                         help="after training, write N held-out lines and report the quality measures")
+    parser.add_argument("--text", default="ptb", choices=("ptb", "mix"),
+                        help="ptb: Penn Treebank sentences; mix: with Austen and sentences with capitals, digits, signs")
+    parser.add_argument("--lines", type=int, default=None, help="lines of synthetic handwriting (default: the profile's)")
+    parser.add_argument("--init", default=None, metavar="WRITER",
+                        help="start from an exported writer (e.g. course_utils/pretrained/writer.pt): its weights and "
+                             "offset scale; ignored once the checkpoint exists (the run then resumes)")
     args = parser.parse_args(argv)
 
     run = run_settings(args.profile)
+    if args.lines:
+        run = replace(run, corpus=replace(run.corpus, num_lines=args.lines))
     train_config = replace(run.train, steps=args.steps or run.train.steps,
                            max_seconds=None if args.minutes is None else 60 * args.minutes)
     device = get_device()
     seed_everything(train_config.seed)
-    train, valid = load_data(run)
+    name = f"synthesis_{args.profile}.pt" if args.text == "ptb" else f"synthesis_{args.profile}_{args.text}.pt"
+    checkpoint = args.checkpoint or build_dir() / "checkpoints" / name
+    start = None
+    if args.init:
+        start, start_scale, start_meta = load_writer(args.init)
+        if start.config != run.model:
+            raise CheckpointError(f"{args.init} holds a writer of {start.config}, not the profile's {run.model}: "
+                                  "pick the profile it was trained with (the shipped writer: --profile writer).")
+    train, valid = load_data(run, text=args.text, scale=start_scale if start is not None else None)
     model = HandwritingSynthesizer(run.model).to(device)
-    print(f"{args.profile}: {model.num_parameters():,} parameters, {len(train)} training lines, "
+    if start is not None and not Path(checkpoint).is_file():
+        model.load_state_dict(start.state_dict())
+        print(f"starting from {args.init} ({start_meta.get('updates', '?')} updates)")
+    print(f"{args.profile}: {model.num_parameters():,} parameters, {len(train)} training lines ({args.text}), "
           f"{len(valid)} validation lines, device {device}")
-    checkpoint = args.checkpoint or build_dir() / "checkpoints" / f"synthesis_{args.profile}.pt"
     valid_subset = type(valid)(valid.texts[:64], valid.strokes[:64], valid.scale)
     tick = time.time()
     history = fit(model, random_batches(train, run.model.alphabet, run.batch_size, seed=train_config.seed),
                   train_config, valid_fn=lambda m: evaluate_nll(m, valid_subset), checkpoint=checkpoint,
-                  model_config=run.model)
+                  model_config=run.model, data_settings={"text": args.text, "train_lines": len(train),
+                                                         "init": str(args.init) if args.init else None})
     print(f"trained to update {history.step[-1] if history.step else 0} "
           f"({history.seconds[-1] if history.seconds else 0:.0f} s of training; this call {time.time() - tick:.0f} s)")
     if history.valid:
         print("validation:", json.dumps(history.valid[-1]))
-    meta = {"profile": args.profile, "updates": history.step[-1], "train_seconds": history.seconds[-1],
+    meta = {"profile": args.profile, "text": args.text, "init": str(args.init) if args.init else None,
+            "init_updates": start_meta.get("updates") if start is not None else 0,
+            "updates": history.step[-1], "train_seconds": history.seconds[-1],
             "valid": history.valid[-1] if history.valid else {}}
     if args.evaluate:
         from .quality import held_out_texts, quality_report
