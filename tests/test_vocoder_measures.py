@@ -217,3 +217,24 @@ def test_a_float16_export_loads_into_a_float32_generator(voice, tmp_path):
     with torch.no_grad():
         a, b = full(mel), half(mel)
     assert b.dtype == torch.float32 and torch.allclose(a, b, atol=2e-3 * a.abs().max().item() + 1e-6)
+
+
+def test_study_summary_keeps_arms_measured_elsewhere(tmp_path, monkeypatch):
+    import json
+
+    from course_utils import speech
+
+    folder = tmp_path / "sound"
+    folder.mkdir()
+    sf.write(folder / "a-m-1.ogg", harmonic(200.0, 2.5), RATE)
+    monkeypatch.setattr(speech, "fillets_dirs", lambda: (folder,))
+    study_dir = tmp_path / "study"
+    (study_dir / "mel").mkdir(parents=True)
+    for name in ("baselines", "baselines_other_voice"):  # cached: no vocoder runs here
+        (study_dir / f"{name}.json").write_text(json.dumps({"start": {"pesq": 1.5}}))
+    (study_dir / "mel" / "curve.jsonl").write_text(json.dumps({"arm": "mel", "step": 2}) + "\n")
+    previous = {"arms": {"mel": [{"arm": "mel", "step": 1}], "gan_dwarm": [{"arm": "gan_dwarm", "step": 7}]}}
+    table = study.summary(study_dir, {"test": []}, previous)
+    assert table["arms"]["mel"] == [{"arm": "mel", "step": 2}]  # the folder's own curve wins
+    assert table["arms"]["gan_dwarm"] == [{"arm": "gan_dwarm", "step": 7}]  # kept from the earlier summary
+    assert "gan_dwarm" not in study.summary(study_dir, {"test": []})["arms"]

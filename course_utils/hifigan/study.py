@@ -121,13 +121,18 @@ def baselines(folder: Path, held_out: list[np.ndarray], name: str = "baselines",
     return table
 
 
-def summary(folder: Path, clips: dict) -> dict:
-    """Everything the notebook shows of the study: the baselines on both speakers and every arm's curve."""
+def summary(folder: Path, clips: dict, previous: dict | None = None) -> dict:
+    """Everything the notebook shows of the study: the baselines on both speakers and every arm's curve.
+
+    `previous`: an earlier summary (e.g. the shipped vocoder_study.json) whose arms are kept where `folder`
+    has no curve of its own, so that arms measured on other machines or sessions are not dropped."""
     arms = {}
     for arm in sorted(ARMS):
         curve = folder / arm / "curve.jsonl"
         if curve.is_file():
             arms[arm] = [json.loads(line) for line in curve.read_text().splitlines()]
+        elif previous and arm in previous.get("arms", {}):
+            arms[arm] = previous["arms"][arm]
     return {"test_clips": baselines(folder, test_clips(clips)),
             "other_voice": baselines(folder, other_voice_clips(), "baselines_other_voice"),
             "arms": arms, "settings": {name: {k: v for k, v in asdict(run).items() if k not in ("steps", "max_seconds")}
@@ -142,7 +147,8 @@ def main(argv=None) -> None:
     parser.add_argument("--folder", default=None, help="default: <build>/study")
     parser.add_argument("--data", default=None, help="speech source (default: COURSE_SPEECH_DIR, else fillets)")
     parser.add_argument("--table", action="store_true", help="print the baselines and every arm's curve")
-    parser.add_argument("--export", default=None, help="with --table: also write it all to this JSON file")
+    parser.add_argument("--export", default=None,
+                        help="with --table: also write it all to this JSON file (its arms that the folder lacks are kept)")
     args = parser.parse_args(argv)
     from .. import speech
     from ..runtime import build_dir
@@ -150,7 +156,8 @@ def main(argv=None) -> None:
     folder = Path(args.folder) if args.folder else build_dir() / "study"
     clips = speech.load_speech(args.data, sample_rate=AudioConfig().sampling_rate)
     if args.table:
-        table = summary(folder, clips)
+        previous = json.loads(Path(args.export).read_text()) if args.export and Path(args.export).is_file() else None
+        table = summary(folder, clips, previous)
         print(json.dumps(table, indent=1))
         if args.export:
             Path(args.export).write_text(json.dumps(table, indent=1) + "\n")
