@@ -325,3 +325,34 @@ def test_progress_bar_counts_to_the_capped_number_of_steps(monkeypatch):
     monkeypatch.setenv("COURSE_HEADLESS", "1")
     history = fit(TinyRegressor(), regression_batches, TrainConfig(steps=50, valid_every=0, checkpoint_every=0))
     assert history.step[-1] == 2 and totals == [2]
+
+
+def test_bfloat16_autocast_trains_carries_a_float32_state_and_resumes(tmp_path):
+    torch.manual_seed(0)
+    straight = TinyRNN()
+    init = {k: v.clone() for k, v in straight.state_dict().items()}
+    hist = fit(straight, sequence_batches, config(carry_state=True, steps=60, autocast="bfloat16"))
+    assert sum(hist.loss[-10:]) < 0.5 * sum(hist.loss[:10])  # it learns
+    assert all(v.dtype == torch.float32 for v in straight.state_dict().values())  # weights stay float32
+    ckpt = tmp_path / "bf16.pt"
+    first = TinyRNN()
+    first.load_state_dict(init)
+    fit(first, sequence_batches, config(carry_state=True, steps=40, autocast="bfloat16"), checkpoint=ckpt)
+    assert load_checkpoint(ckpt)["carried_state"].dtype == torch.float32
+    resumed = TinyRNN()
+    assert fit(resumed, sequence_batches, config(carry_state=True, steps=60, autocast="bfloat16"),
+               checkpoint=ckpt).loss == hist.loss  # resume is exact under autocast too
+
+
+def test_an_unknown_autocast_precision_is_named():
+    with pytest.raises(ValueError, match="'bfloat16'"):
+        fit(TinyRegressor(), regression_batches, config(autocast="bf16"))
+    with pytest.raises(ValueError, match="CUDA GPU"):
+        fit(TinyRegressor(), regression_batches, config(autocast="float16"))
+
+
+def test_fast_bfloat16_answers_for_each_device():
+    from course_utils import runtime
+
+    assert runtime.fast_bfloat16("meta") is False
+    assert isinstance(runtime.fast_bfloat16("cpu"), bool)
