@@ -141,6 +141,10 @@ def test_command_line_trains_resumes_and_reports(tmp_path, capsys):
     char_lm.main(quick + ["--steps", "3"])
     assert "Resumed from" in capsys.readouterr().out
     assert json.loads(ckpt.with_suffix(".json").read_text())["steps"] == 3
+    assert summary["train"]["autocast"] is None  # float32 unless asked
+    char_lm.main(quick + ["--steps", "4", "--precision", "bfloat16"])
+    again = json.loads(ckpt.with_suffix(".json").read_text())
+    assert again["steps"] == 4 and again["train"]["autocast"] == "bfloat16" and 4.0 < again["test_bpc"] < 6.0
 
 
 def test_command_line_trains_on_enwik8_bytes(tmp_path, monkeypatch):
