@@ -7,6 +7,7 @@ run alone in an empty folder (as in Colab's /content), so everything it needs mu
 Steps: build the wheel (pip wheel, no editable install), create build/colab/venv, install the wheel there
 with the repository's constraints.txt (the local CPU torch, never a CUDA download) plus nbconvert and
 ipykernel (which Colab has), check that `course_utils` imports from that venv and not from the checkout,
+install the speech as the Colab set-up cell of notebooks 04 and 05 does (apt-get, when it is not installed),
 then copy each notebook into a new temporary folder and execute it there with nbconvert, with
 COURSE_PROFILE=quick, COURSE_DEVICE=cpu and COURSE_MAX_STEPS (executed copies: build/colab/executed/).
 Exits 1 if any notebook fails.
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sync_notebooks: the Colab set-up cell's package name
 KERNEL = "colab-sim"  # a kernel of its own, so no other installed "python3" kernel can stand in
 
 
@@ -71,6 +73,26 @@ def check_import(py: Path, venv: Path) -> None:
             raise SystemExit(f"{path} is not inside {venv}: the simulation would not test the installed package.")
 
 
+def install_speech_as_colab_does(notebooks: list[Path]) -> None:
+    """On Colab the set-up cell of notebooks 04 and 05 installs the speech with apt-get (see
+    scripts/sync_notebooks.py); here, outside Colab, that cell does nothing, so the simulation runs the same
+    command once (as root with apt-get), or stops and says how. A notebook in an empty folder cannot see the
+    copy that `make speech` fetches into the checkout's data cache."""
+    from course_utils import speech
+    from sync_notebooks import SPEECH
+
+    if not any("speech." in nb.read_text() for nb in notebooks) or speech.fillets_dirs()[0].is_dir():
+        return
+    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", SPEECH]
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise SystemExit(f"The speech notebooks need {SPEECH} installed, as their set-up cell does on Colab: "
+                         f"sudo {' '.join(install)}")
+    print(f"speech: installing {SPEECH} with apt-get, as the Colab set-up cell does", flush=True)
+    if subprocess.run(install, stdout=subprocess.DEVNULL).returncode != 0:
+        run(["apt-get", "update", "-qq"])
+        run(install, stdout=subprocess.DEVNULL)
+
+
 def execute(py: Path, notebook: Path, max_steps: int, timeout: int, keep: Path) -> float:
     """Run one notebook in an empty temporary folder (the executed copy is kept in `keep`); return its seconds."""
     settings = dict(COURSE_PROFILE="quick", COURSE_DEVICE="cpu", COURSE_HEADLESS="1")
@@ -103,7 +125,8 @@ def main() -> int:
     if not (args.reuse and py.exists()):
         py = build_venv(args.work)
     check_import(py, args.work / "venv")
-    print(f"wheel and venv: {time.perf_counter() - tick:.0f} s", flush=True)
+    install_speech_as_colab_does(notebooks)
+    print(f"wheel, venv and speech: {time.perf_counter() - tick:.0f} s", flush=True)
     times, failed = {}, []
     for nb in notebooks:
         try:
