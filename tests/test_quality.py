@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -55,12 +57,22 @@ def test_legibility_reads_the_floor_and_every_bias():
     batch = recognizer.make_batch(texts, [ln["strokes"] for ln in lines], reader.config.alphabet)
     fit(reader, lambda step: batch, TrainConfig(steps=200, lr=1e-2, valid_every=0, checkpoint_every=0, progress=False))
     writer = small_model(kappa_bias=0.0, alphabet=synthesis.DEFAULT_ALPHABET)  # untrained: scribbles
-    report = quality.legibility(writer, scale, reader, lines, biases=(0.0, 2.0), batch_size=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the step cap is counted, not warned about
+        report = quality.legibility(writer, scale, reader, lines, biases=(0.0, 2.0), batch_size=2)
     assert report["lines"] == 3 and report["synthetic_cer"] == 0.0  # the reader learned these renderings
     for bias in (0.0, 2.0):
         assert len(report["writings"][bias]) == 3 and [w.text for w in report["writings"][bias]] == texts
         assert report["cer"][bias] == pytest.approx(recognizer.character_error_rate(texts, report["read"][bias]))
         assert report["cer"][bias] > 0.5  # scribbles do not read as the text
+        assert report["unfinished"][bias] == sum(not w.stopped for w in report["writings"][bias])
+    stuck = small_model(kappa_bias=-30.0, alphabet=synthesis.DEFAULT_ALPHABET)  # a window that never moves
+    with torch.no_grad():
+        stuck.window.weight[-stuck.config.num_window:] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        capped = quality.legibility(stuck, scale, reader, lines, biases=(0.0,), batch_size=2)
+    assert capped["unfinished"][0.0] == 3  # every line hit the cap: counted, not warned about
     again = quality.legibility(writer, scale, reader, lines, biases=(0.0,), batch_size=2)
     assert again["read"][0.0] == report["read"][0.0]  # seeded
     with pytest.raises(ValueError, match="no lines"):
