@@ -89,7 +89,8 @@ smoke-full: install speech
 
 # JupyterLab in a real browser (Debian's chromium, driven by playwright); screenshots in build/browser/.
 browser-test: install
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq --no-install-recommends chromium; } \
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq --no-install-recommends chromium \
+		|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; }; }; } \
 		|| { echo "browser-test needs Debian's chromium: sudo apt-get install chromium"; exit 1; }
 	$(PY) scripts/browser_test.py
 
