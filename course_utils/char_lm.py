@@ -208,7 +208,7 @@ def main(argv=None) -> None:
     from dataclasses import asdict, replace
     from pathlib import Path
 
-    from .runtime import build_dir, fast_bfloat16, get_device, get_profile
+    from .runtime import build_dir, get_device, get_profile
     from . import text
     from .text import average_word_length, load_ptb
     from .train import fit
@@ -224,8 +224,8 @@ def main(argv=None) -> None:
     parser.add_argument("--enwik8", type=Path, default=None,
                         help="enwik8.zip or enwik8 (default: the data cache; fetched there with --download)")
     parser.add_argument("--download", action="store_true", help="with --data enwik8: download it if missing (36 MB)")
-    parser.add_argument("--precision", default="float32", choices=("auto", "float32", "bfloat16"),
-                        help="auto: bfloat16 autocast where it is fast (runtime.fast_bfloat16), else float32")
+    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+                        help="bfloat16: autocast, faster on some CPUs and GPUs and slower on others (measure)")
     args = parser.parse_args(argv)
 
     if args.data == "enwik8":  # each byte one symbol, as Graves (2013, section 3.2) reads Wikipedia
@@ -239,8 +239,7 @@ def main(argv=None) -> None:
     run = run_settings(args.profile, len(vocab))
     steps = args.steps or run.train.steps
     device = get_device()
-    fast = args.precision == "bfloat16" or (args.precision == "auto" and fast_bfloat16(device))
-    cfg = replace(run.train, progress=False, steps=steps, autocast="bfloat16" if fast else None,
+    cfg = replace(run.train, progress=False, steps=steps, autocast="bfloat16" if args.precision == "bfloat16" else None,
                   lr_decay_every=max(1, run.train.lr_decay_every * steps // run.train.steps),  # same schedule shape
                   max_seconds=None if args.minutes is None else 60 * args.minutes)
     ckpt = args.checkpoint or build_dir() / "checkpoints" / f"{args.data}_{args.profile}.pt"

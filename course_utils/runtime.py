@@ -41,17 +41,6 @@ def get_device() -> torch.device:
     return torch.device("cpu")
 
 
-def fast_bfloat16(device: torch.device | str) -> bool:
-    """True where bfloat16 autocast is fast: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or AMX
-    (elsewhere the CPU emulates bfloat16, slower than float32)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    return False
-
-
 def get_profile() -> str:
     """COURSE_PROFILE (quick|full); by default full on a CUDA GPU, else quick."""
     name = os.environ.get("COURSE_PROFILE", "").strip().lower()

@@ -38,8 +38,8 @@ class TrainConfig:
     max_seconds: float | None = None  # stop early after this much wall-clock training time
     seed: int = 0  # seeds torch before the first step
     progress: bool = True  # show a tqdm progress bar
-    autocast: str | None = None  # "bfloat16": forward and loss under torch.autocast (fast where the CPU has
-    # AVX512-BF16 or AMX, and on recent GPUs: `runtime.fast_bfloat16`); None: float32 throughout
+    autocast: str | None = None  # "bfloat16": forward and loss under torch.autocast (faster on some CPUs and
+    # GPUs, slower on others, even with the same CPU flags: measure); None: float32 throughout
 
 
 class TrainingDiverged(RuntimeError):

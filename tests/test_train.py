@@ -349,10 +349,3 @@ def test_an_unknown_autocast_precision_is_named():
         fit(TinyRegressor(), regression_batches, config(autocast="bf16"))
     with pytest.raises(ValueError, match="CUDA GPU"):
         fit(TinyRegressor(), regression_batches, config(autocast="float16"))
-
-
-def test_fast_bfloat16_answers_for_each_device():
-    from course_utils import runtime
-
-    assert runtime.fast_bfloat16("meta") is False
-    assert isinstance(runtime.fast_bfloat16("cpu"), bool)
