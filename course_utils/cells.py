@@ -5,9 +5,13 @@ add what it lacks (the peephole weights V of the slide's LSTM).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .train import History, KeepBest, TrainConfig, fit
 
 
 class PeepholeLSTMCell(nn.Module):
@@ -189,7 +193,7 @@ class RecurrentNet(nn.Module):
         layers = {"tanh": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
         if unit not in UNITS:
             raise ValueError(f"unit={unit!r}: use one of {UNITS}.")
-        self.unit, self.loss_fn = unit, loss_fn
+        self.unit, self.loss_fn, self.hidden_size = unit, loss_fn, hidden_size
         self.rnn = (PeepholeLSTMCell(input_size, hidden_size) if unit == "lstm_peephole"
                     else layers[unit](input_size, hidden_size, batch_first=True))
         self.out = nn.Linear(hidden_size, output_size)
@@ -206,3 +210,24 @@ class RecurrentNet(nn.Module):
 
     def recurrent_parameters(self) -> int:
         return sum(p.numel() for p in self.rnn.parameters())
+
+
+# ---------------------------------------------------------------- training one network per unit
+def train_units(units, make_net: Callable[[str], "RecurrentNet"], batch_fn, config: TrainConfig,
+                valid_fn: Callable[[nn.Module], dict[str, float]], *, metric: str = "nll", seed: int = 0,
+                log: Callable[[str], None] | None = print) -> tuple[dict[str, nn.Module], dict[str, History]]:
+    """Chung et al.'s comparison: for each unit, a network `make_net(unit)` built after `torch.manual_seed(seed)`,
+    trained by `train.fit` on the same batches `batch_fn(step)` with `config`, validated by `valid_fn`, and
+    restored to its weights of lowest validation `metric`. Returns ({unit: network}, {unit: history})."""
+    models, histories = {}, {}
+    for unit in units:
+        torch.manual_seed(seed)
+        net = make_net(unit)
+        if log:
+            log(f"{unit}: {net.hidden_size} cells, {net.recurrent_parameters():,} recurrent parameters")
+        best = KeepBest(valid_fn, metric)
+        histories[unit] = fit(net, batch_fn, config, valid_fn=best)
+        models[unit] = best.restore(net)
+        if log:
+            log(f"   {histories[unit].seconds[-1]:.0f} s; best validation {metric} {best.best:.2f}")
+    return models, histories

@@ -47,3 +47,24 @@ def learning_curves(history: History, *, valid_metric: str | None = None, scale:
     if legend:
         ax.legend()
     return ax
+
+
+def compare_learning_curves(histories: dict[str, History], colors: dict[str, str], *, valid_metric: str,
+                            ylabel: str, baseline: tuple[str, float] | None = None, title: str = "",
+                            ylim_top: float | None = None):
+    """Several runs (e.g. one per recurrent unit) side by side: against updates (left) and seconds of
+    training (right), one colour per run, a dotted `baseline` = (label, value), one legend below both panels."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True, layout="constrained")
+    for name, history in histories.items():
+        for ax, x in zip(axes, ("step", "seconds")):
+            learning_curves(history, valid_metric=valid_metric, x=x, ax=ax, label=name, ylabel=ylabel,
+                            color=colors.get(name), legend=False)
+    for ax in axes:
+        if baseline is not None:
+            ax.axhline(baseline[1], color="k", linestyle=":", linewidth=1, label=baseline[0])
+        if ylim_top is not None:
+            ax.set_ylim(top=ylim_top)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=7, fontsize=8)
+    axes[0].set_title(f"{title}: against updates" if title else "against updates")
+    axes[1].set_title("against seconds of training")
+    return fig

@@ -100,3 +100,33 @@ def test_peephole_net_is_the_slide_lstm_and_learns_its_peepholes():
     peep = cells.RecurrentNet("lstm_peephole", 4, 6, 3, loss_fn=mse)
     peep(x, y)[1].backward()
     assert peep.rnn.V.grad is not None and peep.rnn.V.grad.abs().sum() > 0  # the peepholes train
+
+
+def test_train_units_trains_each_unit_from_the_same_seed_and_keeps_its_best_weights():
+    from course_utils.train import TrainConfig
+
+    mse = lambda out, y, mask: ((out - y) ** 2).mean()  # noqa: E731
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 6, 3, generator=g)
+    y = x.roll(1, dims=1)  # predict the previous input: learnable by every unit
+    batch_fn = lambda step: (x, y)  # noqa: E731
+    valid = lambda m: {"nll": mse(m(x)[0], y, None).item()}  # noqa: E731
+    made = []
+
+    def make(unit):
+        net = cells.RecurrentNet(unit, 3, 8, 3, loss_fn=mse)
+        made.append(net.out.weight.detach().clone())
+        return net
+
+    config = TrainConfig(steps=30, lr=1e-2, valid_every=10, checkpoint_every=0, progress=False)
+    lines = []
+    models, histories = cells.train_units(("tanh", "gru"), make, batch_fn, config, valid, log=lines.append)
+    assert set(models) == set(histories) == {"tanh", "gru"}
+    for unit, weight in zip(("tanh", "gru"), made):  # each network built right after torch.manual_seed(0)
+        torch.manual_seed(0)
+        torch.testing.assert_close(cells.RecurrentNet(unit, 3, 8, 3).out.weight, weight)
+    for unit, net in models.items():
+        best = min(histories[unit].valid_metric("nll"))
+        assert valid(net)["nll"] == pytest.approx(best)  # restored to its best validation weights
+        assert best < mse(torch.zeros_like(y), y, None).item()  # and it learned something
+    assert lines[0] == "tanh: 8 cells, 104 recurrent parameters" and "best validation nll" in lines[1]
