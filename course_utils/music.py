@@ -99,7 +99,7 @@ def load_chorales(*, seed: int = 0, limit: int | None = None) -> dict[str, list[
         np.savez_compressed(tmp, lengths=np.array([len(r) for r in rolls]), rolls=np.concatenate(rolls),
                             names=np.array(names))
         tmp.replace(path)
-        print(f"converted {len(rolls)} chorales in {time.perf_counter() - tick:.0f} s (cached in {path})")
+        print(f"converted {len(rolls)} chorales in {time.perf_counter() - tick:.0f} s (cached as {path.name} in the data cache)")
     return _split(list(rolls), JSB_SPLIT, seed)
 
 
