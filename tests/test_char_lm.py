@@ -125,6 +125,9 @@ def test_run_settings_profiles():
     quick = char_lm.run_settings("quick", 50)
     full = char_lm.run_settings("full", 50)
     assert (full.model.hidden_size, full.model.num_layers) == (1000, 1)  # Graves' PTB network
+    hour = char_lm.run_settings("hour", 50)
+    assert CharLM(quick.model).num_parameters() < CharLM(hour.model).num_parameters() < CharLM(full.model).num_parameters()
+    assert hour.train.lr_decay_every * 4 == hour.train.steps  # halved three times within the run
     assert CharLM(quick.model).num_parameters() < CharLM(full.model).num_parameters()
     with pytest.raises(ValueError, match="quick"):
         char_lm.run_settings("fast", 50)
