@@ -204,8 +204,14 @@ def test_training_command_on_mixed_text_and_from_an_exported_writer(tmp_path, ca
     texts = synthesis.load_data(replace(run, corpus=replace(run.corpus, num_lines=40)), text="mix")[0].texts
     assert any(any(c.isupper() or c.isdigit() for c in t) for t in texts)  # not only lower-case PTB
     second = tmp_path / "second.pt"
-    synthesis.main(quick + ["--checkpoint", str(second), "--init", str(export), "--steps", "2"])
+    synthesis.main(quick + ["--checkpoint", str(second), "--init", str(export), "--steps", "2", "--lr", "7e-4"])
     assert "starting from" in capsys.readouterr().out
+    from course_utils.train import load_checkpoint
+
+    assert load_checkpoint(second)["train_config"]["lr"] == 7e-4  # --lr reaches the optimizer's settings
+    with pytest.raises(SystemExit):
+        synthesis.main(quick + ["--checkpoint", str(tmp_path / "bad_lr.pt"), "--lr", "-1"])
+    assert "--lr must be positive" in capsys.readouterr().err
     assert synthesis.load_writer(export)[2]["updates"] == 1
     with pytest.raises(CheckpointError, match="--profile writer"):
         synthesis.main(["--profile", "writer", "--init", str(export), "--lines", "40", "--steps", "1",

@@ -89,3 +89,16 @@ def test_ptb_lines_get_punctuation_back_when_asked():
     assert "," in "".join(punctuated) and "." in "".join(punctuated)
     assert punctuated == synthetic.ptb_lines(ptb, min_chars=1, punctuate=0)  # seeded
     assert {w.strip(",.;:?!-") for ln in punctuated for w in ln.lower().split()} - {""} == {w for ln in plain for w in ln.lower().split()}
+
+
+def test_two_of_the_three_fonts_share_their_letters():
+    """`cursive` and `scripts` draw every letter alike and differ in digits and signs; `scriptc` differs."""
+    plain = dict(jitter=0.0, warp=0.0, drift=0.0)
+    letters = "the Quick brown fox"
+    same = [synthetic.write(letters, synthetic.WriterStyle(font=f, **plain)) for f in ("scripts", "cursive")]
+    np.testing.assert_array_equal(same[0], same[1])
+    for other in ["0123456789 ,.;?", letters]:
+        font = "cursive" if other[0] == "0" else "scriptc"
+        a = synthetic.write(other, synthetic.WriterStyle(font="scripts", **plain))
+        b = synthetic.write(other, synthetic.WriterStyle(font=font, **plain))
+        assert a.shape != b.shape or not np.array_equal(a, b)

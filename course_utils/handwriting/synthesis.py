@@ -372,6 +372,7 @@ def main(argv=None) -> None:
     parser.add_argument("--text", default="ptb", choices=("ptb", "mix"),
                         help="ptb: Penn Treebank sentences; mix: with Austen and sentences with capitals, digits, signs")
     parser.add_argument("--lines", type=int, default=None, help="lines of synthetic handwriting (default: the profile's)")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the profile's; lower to continue a writer)")
     parser.add_argument("--init", default=None, metavar="WRITER",
                         help="start from an exported writer (e.g. course_utils/pretrained/writer.pt): its weights and "
                              "offset scale; ignored once the checkpoint exists (the run then resumes)")
@@ -380,7 +381,9 @@ def main(argv=None) -> None:
     run = run_settings(args.profile)
     if args.lines:
         run = replace(run, corpus=replace(run.corpus, num_lines=args.lines))
-    train_config = replace(run.train, steps=args.steps or run.train.steps,
+    if args.lr is not None and args.lr <= 0:
+        parser.error(f"--lr must be positive, got {args.lr}.")
+    train_config = replace(run.train, steps=args.steps or run.train.steps, lr=args.lr or run.train.lr,
                            max_seconds=None if args.minutes is None else 60 * args.minutes)
     device = get_device()
     seed_everything(train_config.seed)

@@ -16,6 +16,9 @@ import numpy as np
 from .strokes import from_stroke_list
 
 FONTS = ("scripts", "scriptc", "cursive")
+# Hershey-Fonts' `cursive` and `scripts` draw all 52 letters alike (they differ in the digits and 18 signs
+# such as , . ; ? ! ( ): tests/test_synthetic.py checks it), so the corpus has two letter shapes: the
+# simplex script (scripts, cursive) and the complex one (scriptc). Writers differ mostly by slant, size and spacing.
 # scriptc draws its thick parts as two or three parallel strokes, so its writers lift the pen
 # four times more often than the others: it gets a smaller share of the writers.
 FONT_WEIGHTS = (0.45, 0.1, 0.45)
