@@ -125,7 +125,7 @@ def _smooth_field(rng, x: np.ndarray, amplitude: float, wavelengths=(60.0, 25.0,
     return out
 
 
-def _resample(points: np.ndarray, speed: float) -> np.ndarray:
+def resample_like_a_tablet(points: np.ndarray, speed: float) -> np.ndarray:
     """Sample a polyline like a tablet: one point per time step, the pen slower in curves and at the ends."""
     seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
     keep = np.concatenate([[True], seg > 1e-9])
@@ -150,7 +150,7 @@ def write(text: str, style: WriterStyle) -> np.ndarray:
     """The (T, 3) pen offsets of `text` written by `style` (font units, y up)."""
     if not text.strip():
         raise ValueError("the text is empty: give at least one visible character.")
-    dense = [_densify(s, 0.5) for s in glyph_strokes(text, style)]
+    dense = [densify(s, 0.5) for s in glyph_strokes(text, style)]
     p = np.concatenate(dense)
     fields = np.random.default_rng(style.seed + 1)  # drift and warp are smooth functions of x
     x = p[:, 0]
@@ -160,12 +160,12 @@ def write(text: str, style: WriterStyle) -> np.ndarray:
     pen = np.random.default_rng(style.seed)
     out = []
     for stroke in np.split(warped, np.cumsum([len(d) for d in dense])[:-1]):
-        sampled = _resample(stroke, style.speed)
+        sampled = resample_like_a_tablet(stroke, style.speed)
         out.append(sampled + pen.normal(0.0, style.jitter, sampled.shape))
     return from_stroke_list(out)
 
 
-def _densify(points: np.ndarray, step: float) -> np.ndarray:
+def densify(points: np.ndarray, step: float) -> np.ndarray:
     """Insert points so that no segment is longer than `step` (the warp then bends straight lines)."""
     seg = np.diff(points, axis=0)
     n = np.maximum(1, np.ceil(np.linalg.norm(seg, axis=1) / step)).astype(int)  # pieces per segment
