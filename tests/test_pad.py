@@ -5,19 +5,6 @@ from course_utils.handwriting import pad, recognizer, strokes
 from course_utils.handwriting.synthetic import densify
 
 
-STEP = 4  # a mouse event every 1 to 3 tablet points: about a quarter of a letter between events
-
-
-def as_mouse(offsets, rng, *, pixels_per_unit=4.0):
-    """A written line as a browser reports it: canvas pixels, y down, unevenly spaced points."""
-    out = []
-    for s in strokes.to_stroke_list(offsets):
-        keep = np.unique(np.concatenate([[0], np.cumsum(rng.integers(1, STEP, len(s))), [len(s) - 1]]))
-        keep = keep[keep < len(s)]
-        out.append([(300 + pixels_per_unit * x, 120 - pixels_per_unit * y) for x, y in s[keep]])
-    return out
-
-
 def test_pad_flips_scales_and_resamples():
     line = [[(10, 100), (10, 60), (30, 60)], [(50, 100)]]  # up, then right; then a dot
     off = pad.pad_offsets(line)
@@ -37,7 +24,8 @@ def test_lines_from_the_pad_read_back_like_the_tablet_lines():
     assert recognizer.character_error_rate(texts, reader.read(tablet)) <= 0.01  # the floor
     rng = np.random.default_rng(0)
     for pixels_per_unit in (1.5, 8.0):  # a small and a large hand on the canvas
-        drawn = [pad.pad_offsets(as_mouse(o, rng, pixels_per_unit=pixels_per_unit)) for o in tablet]
+        drawn = [pad.pad_offsets(pad.simulate_mouse(o, rng, pixels_per_unit=pixels_per_unit)) for o in tablet]
+        # a mouse event every 1 to 3 tablet points, about a quarter of a letter apart
         assert recognizer.character_error_rate(texts, reader.read(drawn)) <= 0.02  # measured: 0.014 and 0.013
 
 
@@ -62,3 +50,12 @@ def test_drawing_pad_records_strokes_between_press_and_release():
     assert p.strokes == []
     with pytest.raises(ValueError, match="empty"):
         p.offsets()
+
+
+def test_simulated_mouse_keeps_stroke_ends_and_flips_y():
+    line = strokes.from_stroke_list([np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]), np.array([[5.0, 0.0]])])
+    events = pad.simulate_mouse(line, np.random.default_rng(0), pixels_per_unit=10.0, origin=(0.0, 100.0))
+    assert len(events) == 2 and events[0][0] == (0.0, 100.0) and events[0][-1] == (30.0, 70.0)
+    assert events[1] == [(50.0, 100.0)]
+    with pytest.raises(ValueError, match="max_gap"):
+        pad.simulate_mouse(line, np.random.default_rng(0), max_gap=0)

@@ -47,6 +47,25 @@ def pad_offsets(strokes, *, height: float = LINE_HEIGHT, speed: float = PEN_SPEE
     return from_stroke_list(out)
 
 
+def simulate_mouse(offsets, rng: np.random.Generator, *, pixels_per_unit: float = 4.0, max_gap: int = 3,
+                   origin=(300.0, 120.0)) -> list[list[tuple[float, float]]]:
+    """A written line, (T, 3) offsets, as a browser would report it while someone traced it on the pad:
+    canvas pixels, y down, one event every 1 to `max_gap` of its points (drawn by `rng`), both ends of
+    every stroke kept. For demonstrations and tests without a mouse."""
+    from .strokes import to_stroke_list
+
+    if max_gap < 1:
+        raise ValueError(f"max_gap must be at least 1, got {max_gap}.")
+    out = []
+    for s in to_stroke_list(np.asarray(offsets, dtype=np.float64)):
+        if not len(s):
+            continue
+        keep = np.unique(np.concatenate([[0], np.cumsum(rng.integers(1, max_gap + 1, len(s))), [len(s) - 1]]))
+        keep = keep[keep < len(s)]
+        out.append([(origin[0] + pixels_per_unit * x, origin[1] - pixels_per_unit * y) for x, y in s[keep]])
+    return out
+
+
 class DrawingPad:
     """A canvas to write one line on: `pad.widget` to display, `pad.strokes` (canvas points per stroke),
     `pad.offsets()` for the recognizer and the writer, `pad.clear()`. Needs `ipycanvas` and a live kernel."""
