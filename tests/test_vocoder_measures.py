@@ -58,8 +58,22 @@ def test_scores_report_the_buzz_and_the_pitch():
     voice = harmonic(140.0, 1.5)
     s = evaluate.scores(voice, voice)
     assert s["f0_rmse_cents"] < 1e-6 and s["vuv_f1"] == 1.0 and s["hop_periodic_share"] < 0.02
+    assert s["visqol"] > 4.0
     shifted = harmonic(140.0 * 2 ** (100 / 1200), 1.5)  # 100 cents sharp
     assert 60 < evaluate.scores(voice, shifted)["f0_rmse_cents"] < 140
+
+
+def test_visqol_ranks_a_clean_copy_above_a_noisy_one_and_explains_bad_input():
+    voice = harmonic(140.0, 2.0, 16000)
+    noise = np.random.default_rng(0).standard_normal(len(voice)).astype(np.float32)
+    same = evaluate.visqol(voice, voice)
+    assert 4.0 < same <= 5.0  # the lattice mapper's ceiling is about 4.7
+    assert evaluate.visqol(voice, voice + 0.05 * noise) < same - 1.0
+    with pytest.raises(ValueError, match="16 kHz"):
+        evaluate.visqol(voice, voice, 22050)
+    with pytest.raises(ValueError, match="too short"):
+        evaluate.visqol(voice[:8000], voice[:8000])
+    assert np.isnan(evaluate.scores(harmonic(140.0, 0.5), harmonic(140.0, 0.5))["visqol"])  # too short: NaN
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Vocoder quality on held-out clips: Griffin-Lim from the same mel-spectrogram as the baseline, and the
 objective measures mel L1 (full-band loss mel, and the 0-8 kHz input band alone), PESQ (wide band,
-16 kHz), STOI, the hop-periodic share (the frame-rate buzz) and pitch accuracy (CREPE: F0 error in cents
-and voiced/unvoiced F1, the periodicity measures of CARGAN and BigVGAN)."""
+16 kHz), STOI, ViSQOL (speech mode, 16 kHz), the hop-periodic share (the frame-rate buzz) and pitch
+accuracy (CREPE: F0 error in cents and voiced/unvoiced F1, the periodicity measures of CARGAN and BigVGAN)."""
 from __future__ import annotations
 
 import functools
@@ -51,6 +51,34 @@ def hop_periodic_share(audio: np.ndarray, hop_size: int = AudioConfig.hop_size) 
     if energy == 0.0:
         raise ValueError("the audio is silent: the share of a periodic part is undefined.")
     return rows * float((folded.mean(axis=0) ** 2).sum()) / energy
+
+
+VISQOL_MIN_SECONDS = 1.0  # ViSQOL compares patches of about 0.5 s; shorter clips have none to compare
+
+
+@functools.lru_cache(maxsize=1)
+def _visqol_api():
+    try:
+        from visqol import VisqolApi
+    except ImportError as err:
+        raise ImportError("ViSQOL needs the package visqol-python with its lattice model: "
+                          "pip install 'visqol-python[lattice]'") from err
+    api = VisqolApi()
+    api.create(mode="speech", use_lattice_model=True)  # C++ ViSQOL v3's default speech mapper
+    return api
+
+
+def visqol(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 16000) -> float:
+    """ViSQOL's MOS-LQO (1 to 5) of `estimate` against `reference`, speech mode (both at 16 kHz, the
+    deep-lattice mapper, as C++ ViSQOL v3 by default; `visqol-python`). Identical clips score about 4.7,
+    not 5: the lattice mapper's ceiling."""
+    if sample_rate != 16000:
+        raise ValueError(f"ViSQOL's speech mode takes 16 kHz audio, got {sample_rate} Hz: resample both clips first.")
+    n = min(len(reference), len(estimate))
+    if n < VISQOL_MIN_SECONDS * sample_rate:
+        raise ValueError(f"clips of {n / sample_rate:.2f} s are too short for ViSQOL (at least {VISQOL_MIN_SECONDS} s).")
+    ref, est = (np.asarray(x[:n], np.float64) for x in (reference, estimate))
+    return float(_visqol_api().measure_from_arrays(ref, est, sample_rate=sample_rate).moslqo)
 
 
 def _torchcrepe():
@@ -118,8 +146,9 @@ def scores(reference: np.ndarray, estimate: np.ndarray, config: AudioConfig = Au
            reference_pitch: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
     """mel L1 (full band: the loss mel), mel L1 of the input band only (`config.fmax`, 8 kHz: the band the
     vocoder is given; Griffin-Lim leaves everything above it empty), PESQ (wide band, both resampled to
-    16 kHz), STOI, the hop-periodic share and the pitch scores of `estimate` against `reference`
-    (`reference_pitch`: its `pitch`, to compute it once for several estimates)."""
+    16 kHz), STOI, ViSQOL (speech mode, 16 kHz; NaN for clips under `VISQOL_MIN_SECONDS`), the hop-periodic
+    share and the pitch scores of `estimate` against `reference` (`reference_pitch`: its `pitch`, to compute
+    it once for several estimates)."""
     from pesq import pesq
     from pystoi import stoi
     from scipy.signal import resample_poly
@@ -133,15 +162,18 @@ def scores(reference: np.ndarray, estimate: np.ndarray, config: AudioConfig = Au
     g = math.gcd(config.sampling_rate, 16000)
     r16, e16 = (resample_poly(x, 16000 // g, config.sampling_rate // g) for x in (ref, est))
     reference_pitch = reference_pitch or pitch(ref, config.sampling_rate)
+    long_enough = n >= VISQOL_MIN_SECONDS * config.sampling_rate
     return {**l1, "pesq": float(pesq(16000, r16, e16, "wb")),
             "stoi": float(stoi(ref, est, config.sampling_rate, extended=False)),
+            "visqol": visqol(r16, e16) if long_enough else float("nan"),
             "hop_periodic_share": hop_periodic_share(est, config.hop_size),
             **pitch_scores(reference_pitch, pitch(est, config.sampling_rate))}
 
 
 def compare(clips, vocoders: dict, config: AudioConfig = AudioConfig()) -> dict[str, dict[str, float]]:
     """Mean scores over `clips` for each `vocoders[name](log_mel (1, n_mels, frames)) -> audio (T,)`.
-    The F0 RMSE is the mean over the clips that have frames voiced in both."""
+    The F0 RMSE is the mean over the clips that have frames voiced in both, ViSQOL over those of at least
+    `VISQOL_MIN_SECONDS`."""
     mel = MelSpectrogram(config)
     per_clip = {name: [] for name in vocoders}
     for clip in clips:
@@ -150,4 +182,8 @@ def compare(clips, vocoders: dict, config: AudioConfig = AudioConfig()) -> dict[
         reference_pitch = pitch(clip, config.sampling_rate)
         for name, vocode in vocoders.items():
             per_clip[name].append(scores(clip, vocode(log_mel), config, reference_pitch=reference_pitch))
-    return {name: {k: float(np.nanmean([s[k] for s in rows])) for k in rows[0]} for name, rows in per_clip.items()}
+    def mean(values):  # over the clips where the score is defined; NaN when it is defined for none
+        defined = [v for v in values if not math.isnan(v)]
+        return float(np.mean(defined)) if defined else float("nan")
+
+    return {name: {k: mean([s[k] for s in rows]) for k in rows[0]} for name, rows in per_clip.items()}
