@@ -47,6 +47,10 @@ def test_ptb_lines_drop_unk_and_numbers():
     ptb = "the <unk> company said it earned $ N million or N N %\nwe did n't know it 's true\n"
     lines = synthetic.ptb_lines(ptb, min_chars=5, max_chars=30)
     assert lines == ["The company said it earned", "Million or", "We didn't know it's true"]
+    running = synthetic.ptb_lines(ptb, min_chars=5, max_chars=30, capitalize="sentences")
+    assert running == ["The company said it earned", "million or", "We didn't know it's true"]
+    with pytest.raises(ValueError, match="capitalize"):
+        synthetic.ptb_lines(ptb, capitalize="words")
 
 
 def test_bad_text_is_explained():

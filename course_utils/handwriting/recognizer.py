@@ -311,6 +311,7 @@ class TextMix:
     everyday: float = 0.3  # share of `everyday_sentence`s (names, digits, dates, times, signs)
     min_chars: int = 10  # shortest line
     max_chars: int = 45  # longest line (the writer writes 10 to 30, IAM lines hold about 30 to 50)
+    capitalize: str = "lines"  # "lines": every line starts with a capital; "sentences": only a sentence's first
 
 
 def training_texts(mix: TextMix, seed: int = 0) -> dict[str, list[str]]:
@@ -319,11 +320,12 @@ def training_texts(mix: TextMix, seed: int = 0) -> dict[str, list[str]]:
     from ..text import load_ptb
     from .synthetic import ptb_lines
 
-    held_out = set(ptb_lines(load_ptb("valid"), min_chars=10, max_chars=30, punctuate=1))  # `held_out_set`'s
-    ptb = ptb_lines(load_ptb("train"), min_chars=mix.min_chars, max_chars=mix.max_chars, punctuate=seed)
+    held_out = {t.lower() for t in ptb_lines(load_ptb("valid"), min_chars=10, max_chars=30, punctuate=1)}  # `held_out_set`'s
+    ptb = ptb_lines(load_ptb("train"), min_chars=mix.min_chars, max_chars=mix.max_chars, punctuate=seed,
+                    capitalize=mix.capitalize)
     austen = "\n".join(p for p in austen_paragraphs() if not is_held_out(p))
-    return {"ptb": [t for t in ptb if t not in held_out],
-            "austen": ptb_lines(austen, min_chars=mix.min_chars, max_chars=mix.max_chars)}
+    return {"ptb": [t for t in ptb if t.lower() not in held_out],
+            "austen": ptb_lines(austen, min_chars=mix.min_chars, max_chars=mix.max_chars, capitalize=mix.capitalize)}
 
 
 def _everyday(rng, min_chars: int, max_chars: int, held_out: bool, tries: int = 10_000) -> str:

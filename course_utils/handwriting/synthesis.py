@@ -284,7 +284,8 @@ def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05, text: str = "p
 
     text="ptb": Penn Treebank sentences (the shipped writer's corpus); "mix": the recognizer's mix of Penn
     Treebank, Jane Austen and made-up everyday sentences with capitals, digits and signs (`recognizer.TextMix`,
-    held-out texts excluded), each line by a new synthetic writer. `scale`: the offset scale of a writer to
+    held-out texts excluded; only the first line of a sentence starts with a capital), each line by a new
+    synthetic writer. `scale`: the offset scale of a writer to
     continue (default: fitted on the training lines)."""
     import os
 
@@ -302,7 +303,8 @@ def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05, text: str = "p
         from .recognizer import TextMix, synthetic_lines, training_texts
 
         # the everyday sentences hold 15 to 50 characters: lines of at least 30 let them in (the quick profile's 14 would not)
-        mix = TextMix(min_chars=run.corpus.min_chars, max_chars=max(run.corpus.max_chars, 30))
+        # lines that go on a sentence start in lower case, as Graves' slide lines do ("would find the bus ...")
+        mix = TextMix(min_chars=run.corpus.min_chars, max_chars=max(run.corpus.max_chars, 30), capitalize="sentences")
         lines = synthetic_lines(training_texts(mix, seed=run.corpus.seed), mix, run.corpus.num_lines,
                                 np.random.default_rng([4, run.corpus.seed]))
         texts, strokes = [ln["text"] for ln in lines], [ln["strokes"] for ln in lines]

@@ -175,17 +175,24 @@ def densify(points: np.ndarray, step: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- text lines
-def ptb_lines(text: str, *, min_chars: int = 20, max_chars: int = 45, punctuate: int | None = None) -> list[str]:
+def ptb_lines(text: str, *, min_chars: int = 20, max_chars: int = 45, punctuate: int | None = None,
+              capitalize: str = "lines") -> list[str]:
     """Handwriting-sized lines from Penn Treebank sentences without '<unk>' and 'N' tokens.
+
+    capitalize="lines" starts every line with a capital; "sentences" only the first line of each sentence,
+    so that the lines that go on a sentence start in lower case, as in running text.
 
     The Penn Treebank text has no commas, semicolons or full stops. With `punctuate` (a seed), the
     sentences get them back at random, as ordinary prose has them: a comma after about one word in
     twelve, now and then a semicolon, colon or dash, and a full stop, question or exclamation mark
     at the end of a sentence; a writer must also learn to write those.
     """
+    if capitalize not in ("lines", "sentences"):
+        raise ValueError(f"capitalize={capitalize!r}: use 'lines' or 'sentences'.")
     rng = np.random.default_rng(punctuate) if punctuate is not None else None
     lines = []
     for sentence in text.split("\n"):
+        first = len(lines)  # the index of this sentence's first line
         tokens = sentence.split()
         # drop unknown words and numbers, with the '$' before a number and the '%' after it
         drop = {i for i, w in enumerate(tokens) if w == "<unk>"}
@@ -210,7 +217,9 @@ def ptb_lines(text: str, *, min_chars: int = 20, max_chars: int = 45, punctuate:
                 line = f"{line} {word}".strip()
         if len(line) >= min_chars:
             lines.append(line)
-    return [line[0].upper() + line[1:] for line in lines]
+        if capitalize == "sentences" and len(lines) > first:
+            lines[first] = lines[first][0].upper() + lines[first][1:]
+    return lines if capitalize == "sentences" else [line[0].upper() + line[1:] for line in lines]
 
 
 # ---------------------------------------------------------------- the corpus
