@@ -8,7 +8,10 @@ the CPU with COURSE_MAX_STEPS=20 so that training cells take seconds. Then, as a
 - notebook 01: run every cell above the sampling control and the control itself, click Sample, move the
   temperature to 1.5 (typed into the slider's readout), click Sample again: new text must appear, start with
   the prime and differ from the first sample;
-- notebook 03: the same up to the handwriting studio, change the bias, click Write: an image must appear.
+- notebook 03: the same up to the handwriting studio, change the bias, click Write: an image must appear;
+  then run the drawing pad's cell, write "hello" on the canvas with the mouse (a synthetic writer's strokes,
+  traced with press, moves and release), click Read: the recognizer's reading must appear in the box and be
+  close to "hello"; click Write in my hand: an image must appear.
 Screenshots go to build/browser/. Exits 1 on the first failed check.
 """
 from __future__ import annotations
@@ -155,6 +158,73 @@ def check_studio(page, port: int, token: str) -> None:
     print(f"03: wrote at bias 2.5; an image of {box['width']:.0f} x {box['height']:.0f} px appeared")
 
 
+def run_cell(page, marker: str, seconds: float = 120) -> object:
+    """Run the one cell whose code contains `marker` (the cells above have run); return the cell."""
+    cell = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea", has_text=marker)).first
+    cell.scroll_into_view_if_needed()
+    cell.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Control+Enter")
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        prompt = cell.locator(".jp-InputPrompt").inner_text()
+        if "[*]" not in prompt and any(ch.isdigit() for ch in prompt):
+            return cell
+        time.sleep(1)
+    raise AssertionError(f"the cell with {marker!r} did not finish within {seconds:.0f} s")
+
+
+def trace(page, canvas, word: str = "hello") -> int:
+    """Write `word` on the canvas with the mouse, as a synthetic writer writes it; -> mouse moves made."""
+    import numpy as np
+
+    from course_utils.handwriting import strokes, synthetic
+
+    lines = [s for s in strokes.to_stroke_list(synthetic.write(word, synthetic.WriterStyle(seed=1))) if len(s)]
+    points = np.concatenate(lines)
+    box = canvas.bounding_box()
+    size = 0.5 * box["height"] / np.ptp(points[:, 1])  # the word fills half the canvas's height
+    left, base = box["x"] + 40 - size * points[:, 0].min(), box["y"] + 0.75 * box["height"] + size * points[:, 1].min()
+    moves = 0
+    for stroke in lines:
+        xy = [(float(left + size * x), float(base - size * y)) for x, y in stroke[::2]]  # every other tablet point
+        page.mouse.move(*xy[0])
+        page.mouse.down()
+        for x, y in xy[1:]:
+            page.mouse.move(x, y)
+            moves += 1
+        page.mouse.up()
+    return moves
+
+
+def check_pad(page) -> None:
+    from course_utils.handwriting.recognizer import character_error_rate
+
+    cell = run_cell(page, "board = drawing.DrawingPad()")
+    canvas = cell.locator("canvas").first
+    canvas.wait_for(timeout=30_000)
+    canvas.scroll_into_view_if_needed()
+    moves = trace(page, canvas)
+    time.sleep(2)  # let the last mouse events reach the kernel
+    page.screenshot(path=str(OUT / "03_pad_written.png"))
+    cell.get_by_role("button", name="Read").click()
+    said_box = cell.locator(".widget-text", has=page.locator("label", has_text="my line says")).locator("input")
+    deadline = time.time() + 60
+    while time.time() < deadline and not said_box.input_value().strip():
+        time.sleep(0.5)
+    said = said_box.input_value().strip()
+    cell.get_by_role("button", name="Write in my hand").click()
+    image = cell.locator(".widget-output img").first
+    image.wait_for(timeout=120_000)
+    cell.scroll_into_view_if_needed()
+    page.screenshot(path=str(OUT / "03_pad.png"))
+    cer = character_error_rate(["hello"], [said])
+    assert cer <= 0.4, f"the recognizer read {said!r} on the pad, not 'hello' (CER {cer:.2f})"
+    box = image.bounding_box()
+    assert box and box["width"] > 200, f"the line written in the pad's hand is too small: {box}"
+    print(f"03: wrote 'hello' on the pad with {moves} mouse moves; read as {said!r} (CER {cer:.2f}); "
+          f"the writer's line in that hand appeared ({box['width']:.0f} x {box['height']:.0f} px)")
+
+
 def shut_down_kernels(port: int, token: str) -> None:
     """Stop the kernels of the notebooks opened so far: one notebook computes at a time on a small machine."""
     import json
@@ -190,6 +260,7 @@ def main() -> int:
                 check_sampling(page, port, token)
                 shut_down_kernels(port, token)
                 check_studio(page, port, token)
+                check_pad(page)
             except Exception:
                 page.screenshot(path=str(OUT / "failure.png"))
                 print(f"failed: the page as it was is in {OUT / 'failure.png'}", file=sys.stderr)
@@ -199,7 +270,7 @@ def main() -> int:
     finally:
         lab.terminate()
         lab.wait(timeout=30)
-    print(f"browser test: 2 passed, 0 failed in {time.perf_counter() - tick:.0f} s (screenshots in {OUT})")
+    print(f"browser test: 3 passed, 0 failed in {time.perf_counter() - tick:.0f} s (screenshots in {OUT})")
     return 0
 
 
