@@ -91,8 +91,26 @@ def test_style_transfer_table():
     assert table["own"] == pytest.approx(np.diag(d).mean())
     assert table["others"] == pytest.approx((d.sum() - np.trace(d)) / 6)
     assert table["own_nearest"] == pytest.approx(np.mean(d.argmin(1) == np.arange(3)))
+    others = [(d[i].sum() - d[i, i]) / 2 for i in range(3)]
+    assert table["own_below_others"] == pytest.approx(np.mean([d[i, i] < others[i] for i in range(3)]))
+    assert table["features"]["slant"].shape == (3, 2) and set(table["correlation"]) == {"slant", "width"}
+    own_slants = [quality.style_features(synthetic.write("it is", s), "it is")["slant"] for s in styles]
+    np.testing.assert_allclose(table["features"]["slant"][:, 0], own_slants)
     # the same font rendering is at distance 0 from itself: a perfect copier's row would have its minimum there
     line = synthetic.write("it is", styles[0])
     assert quality.shape_distance(line, synthetic.write("it is", styles[0])) == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ValueError, match="two writer styles"):
         quality.style_transfer(writer, scale, styles[:1], "go on", "it is")
+
+
+def test_style_features_see_slant_and_width():
+    plain = dict(jitter=0.0, warp=0.0, drift=0.0)
+    text = "hold still little bird"
+    upright, leaning = (quality.style_features(synthetic.write(text, synthetic.WriterStyle(slant=a, **plain)), text)
+                        for a in (0.0, 0.3))
+    assert leaning["slant"] - upright["slant"] == pytest.approx(0.3, abs=0.05)
+    narrow, wide = (quality.style_features(synthetic.write(text, synthetic.WriterStyle(x_scale=x, **plain)), text)
+                    for x in (0.9, 1.2))
+    assert wide["width"] / narrow["width"] == pytest.approx(1.2 / 0.9, rel=0.05)
+    with pytest.raises(ValueError, match="downward"):
+        quality.style_features(np.array([[0, 0, 0], [1, 0, 0], [2, 0.1, 1]], np.float32), "ab")

@@ -145,15 +145,41 @@ def legibility(writer: HandwritingSynthesizer, scale, reader, lines: list[dict],
     return out
 
 
+def style_features(offsets, text: str) -> dict[str, float]:
+    """Two measures of a hand on one written line, (T, 3) offsets: 'slant', the mean dx / dy of the pen's
+    downward strokes (a writer who shears x += s * y has slant s plus the pen's own drift), and 'width',
+    the line's width over the standard deviation of its y, per character of `text`."""
+    import numpy as np
+
+    from .strokes import to_stroke_list
+
+    strokes = [s for s in to_stroke_list(np.asarray(offsets, dtype=np.float64)) if len(s) > 1]
+    if not strokes or not text:
+        raise ValueError("give a written line with at least one stroke and its text.")
+    points = np.concatenate(strokes)
+    steps = np.concatenate([np.diff(s, axis=0) for s in strokes])
+    down = steps[:, 1] < -0.7 * np.linalg.norm(steps, axis=1)  # within 45 degrees of straight down
+    if not down.any():
+        raise ValueError("the line has no downward strokes to measure a slant on.")
+    height = max(points[:, 1].std(), 1e-9)
+    return {"slant": float(steps[down, 0].sum() / steps[down, 1].sum()),
+            "width": float(np.ptp(points[:, 0]) / height / len(text))}
+
+
 def style_transfer(writer: HandwritingSynthesizer, scale, styles: list, prime_text: str, text: str, *,
                    bias: float = 1.0, seed: int = 0) -> dict:
     """Does priming carry a writer's style? For each synthetic writer style in `styles`: prime the writer
     with that style's rendering of `prime_text`, write `text`, and measure the shape distance from the
     primed line to every style's own rendering of `text`.
 
+    Also the `style_features` of each primed line and of its primer writer's rendering of `text`, and their
+    correlation over the styles: does the primed line lean and spread as its primer's writer does?
+
     -> {'distance': (S, S) array, row = primer style, column = rendering compared with; 'own_nearest':
-    the fraction of rows whose smallest distance is their own style's; 'own', 'others': the mean distance
-    to the primer's own rendering and to the other styles'; 'writings': the primed lines}"""
+    the fraction of rows whose smallest distance is their own style's; 'own_below_others': the fraction
+    of rows whose own distance is below the mean of the others; 'own', 'others': the mean distance to the
+    primer's own rendering and to the other styles'; 'features': {name: (S, 2) array of (primer writer,
+    primed line)}; 'correlation': {name: r over the styles}; 'writings': the primed lines}"""
     import numpy as np
 
     from .synthetic import write as font_write
@@ -161,13 +187,21 @@ def style_transfer(writer: HandwritingSynthesizer, scale, styles: list, prime_te
     if len(styles) < 2:
         raise ValueError(f"give at least two writer styles to compare, got {len(styles)}.")
     renderings = [font_write(text, s) for s in styles]
-    distance, writings = np.zeros((len(styles), len(styles))), []
+    distance, writings, features = np.zeros((len(styles), len(styles))), [], {"slant": [], "width": []}
     for i, style in enumerate(styles):
         primer = torch.from_numpy(scale.apply(font_write(prime_text, style)))
         w = write(writer, text, bias=bias, prime=(prime_text, primer), generator=torch.Generator().manual_seed(seed))
         writings.append(w)
         line = scale.invert(w.strokes.numpy())
         distance[i] = [shape_distance(line, r) for r in renderings]
+        own, got = style_features(renderings[i], text), style_features(line, text)
+        for name in features:
+            features[name].append((own[name], got[name]))
     off = ~np.eye(len(styles), dtype=bool)
+    others = np.where(off, distance, np.nan)
+    features = {name: np.array(pairs) for name, pairs in features.items()}
     return {"distance": distance, "own_nearest": float(np.mean(distance.argmin(1) == np.arange(len(styles)))),
-            "own": float(np.mean(np.diag(distance))), "others": float(distance[off].mean()), "writings": writings}
+            "own_below_others": float(np.mean(np.diag(distance) < np.nanmean(others, axis=1))),
+            "own": float(np.mean(np.diag(distance))), "others": float(distance[off].mean()),
+            "features": features, "correlation": {k: float(np.corrcoef(v.T)[0, 1]) for k, v in features.items()},
+            "writings": writings}
