@@ -76,6 +76,28 @@ def test_visqol_ranks_a_clean_copy_above_a_noisy_one_and_explains_bad_input():
     assert np.isnan(evaluate.scores(harmonic(140.0, 0.5), harmonic(140.0, 0.5))["visqol"])  # too short: NaN
 
 
+def test_visqol_leaves_torch_threads_alone():
+    """visqol-python's first call, after torch has used its OpenMP threads, reset torch to one thread per core:
+    beside another job on a 2-core machine the HiFi-GAN speed test then ran 200 times slower. In a fresh
+    process, as a notebook's kernel is."""
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np, torch
+from course_utils.hifigan import evaluate
+t = np.arange(32000) / 16000
+v = sum(0.2 / k * np.sin(2 * np.pi * k * 140 * t) for k in range(1, 8)).astype(np.float32)
+evaluate.pitch(v, 16000)
+torch.set_num_threads(1)
+evaluate.visqol(v, v + 0.05 * np.random.default_rng(0).standard_normal(32000).astype(np.float32))
+print(torch.get_num_threads())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "1"
+
+
 @pytest.fixture
 def voice(tmp_path):
     folder = tmp_path / "voice"

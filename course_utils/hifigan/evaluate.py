@@ -78,7 +78,14 @@ def visqol(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 16000
     if n < VISQOL_MIN_SECONDS * sample_rate:
         raise ValueError(f"clips of {n / sample_rate:.2f} s are too short for ViSQOL (at least {VISQOL_MIN_SECONDS} s).")
     ref, est = (np.asarray(x[:n], np.float64) for x in (reference, estimate))
-    return float(_visqol_api().measure_from_arrays(ref, est, sample_rate=sample_rate).moslqo)
+    threads = torch.get_num_threads()  # visqol-python's threaded parts reset torch's thread count (to the cores')
+    try:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        return float(_visqol_api().measure_from_arrays(ref, est, sample_rate=sample_rate).moslqo)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _torchcrepe():
