@@ -209,6 +209,12 @@ def test_training_command_on_mixed_text_and_from_an_exported_writer(tmp_path, ca
     from course_utils.train import load_checkpoint
 
     assert load_checkpoint(second)["train_config"]["lr"] == 7e-4  # --lr reaches the optimizer's settings
+    continued = tmp_path / "continued.pt"
+    synthesis.main(quick + ["--checkpoint", str(second), "--init", str(export), "--steps", "2", "--lr", "7e-4",
+                            "--export", str(continued)])
+    meta2 = synthesis.load_writer(continued)[2]
+    assert meta2["updates"] == 1 + 2 and meta2["init_updates"] == 1  # both runs counted
+    assert [st["updates"] for st in meta2["stages"]] == [1, 2] and meta2["stages"][1]["lr"] == 7e-4
     with pytest.raises(SystemExit):
         synthesis.main(quick + ["--checkpoint", str(tmp_path / "bad_lr.pt"), "--lr", "-1"])
     assert "--lr must be positive" in capsys.readouterr().err

@@ -414,10 +414,17 @@ def main(argv=None) -> None:
           f"({history.seconds[-1] if history.seconds else 0:.0f} s of training; this call {time.time() - tick:.0f} s)")
     if history.valid:
         print("validation:", json.dumps(history.valid[-1]))
+    stage = {"text": args.text, "updates": history.step[-1], "train_seconds": history.seconds[-1],
+             "lr": train_config.lr, "valid": history.valid[-1] if history.valid else {}}
+    before = start_meta if start is not None else {}
+    earlier = before.get("stages") or ([{k: before.get(k) for k in ("text", "updates", "train_seconds", "valid")}]
+                                       if before else [])
+    # a writer continued from another counts the updates and seconds of both; "stages" lists each run
     meta = {"profile": args.profile, "text": args.text, "init": str(args.init) if args.init else None,
-            "init_updates": start_meta.get("updates") if start is not None else 0,
-            "updates": history.step[-1], "train_seconds": history.seconds[-1],
-            "valid": history.valid[-1] if history.valid else {}}
+            "init_updates": before.get("updates", 0),
+            "updates": before.get("updates", 0) + history.step[-1],
+            "train_seconds": before.get("train_seconds", 0.0) + history.seconds[-1],
+            "valid": stage["valid"], "stages": earlier + [stage]}
     if args.evaluate:
         from .quality import held_out_texts, quality_report
 
