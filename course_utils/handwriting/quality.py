@@ -81,6 +81,20 @@ def clean_distance(offsets, text: str) -> float:
     return min(shape_distance(offsets, font_write(text, WriterStyle(font=f, **plain))) for f in FONTS)
 
 
+def write_all(model: HandwritingSynthesizer, texts: list[str], *, bias: float, seed: int = 0, batch_size: int = 25,
+              **options) -> list[Writing]:
+    """Write every text once, `batch_size` at a time, from one seeded generator. Lines that hit the step cap
+    are kept as they are (`Writing.stopped` is False) and not warned about: the measures count them."""
+    import warnings
+
+    g, writings = torch.Generator().manual_seed(seed), []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*reached the cap of max_steps_per_char")
+        for i in range(0, len(texts), batch_size):
+            writings += write(model, texts[i:i + batch_size], bias=bias, generator=g, **options)
+    return writings
+
+
 def quality_report(model: HandwritingSynthesizer, scale, texts: list[str], *, bias: float = 0.5,
                    seed: int = 0, batch_size: int = 25) -> dict:
     """Write every text once and measure: the fraction of lines whose alignment completes
@@ -90,10 +104,7 @@ def quality_report(model: HandwritingSynthesizer, scale, texts: list[str], *, bi
 
     from .synthetic import random_style, write as font_write
 
-    g = torch.Generator().manual_seed(seed)
-    writings = []
-    for i in range(0, len(texts), batch_size):
-        writings += write(model, texts[i:i + batch_size], bias=bias, generator=g)
+    writings = write_all(model, texts, bias=bias, seed=seed, batch_size=batch_size)
     rng = np.random.default_rng(seed)
     model_dist = [clean_distance(scale.invert(w.strokes.numpy()), w.text) for w in writings]
     writer_dist = [clean_distance(font_write(t, random_style(rng)), t) for t in texts]
@@ -123,8 +134,6 @@ def legibility(writer: HandwritingSynthesizer, scale, reader, lines: list[dict],
     'unfinished' instead of warned about one batch at a time.
     -> {'lines', 'synthetic_cer', 'cer': {bias: CER}, 'unfinished': {bias: count}, 'read': {bias: [str]},
         'writings': {bias: [Writing]}}"""
-    import warnings
-
     from .recognizer import character_error_rate
 
     if not lines:
@@ -133,12 +142,7 @@ def legibility(writer: HandwritingSynthesizer, scale, reader, lines: list[dict],
     out = {"lines": len(lines), "synthetic_cer": reader.cer(texts, [ln["strokes"] for ln in lines]),
            "cer": {}, "unfinished": {}, "read": {}, "writings": {}}
     for bias in biases:
-        g = torch.Generator().manual_seed(seed)
-        writings = []
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*reached the cap of max_steps_per_char")
-            for i in range(0, len(texts), batch_size):
-                writings += write(writer, texts[i:i + batch_size], bias=bias, generator=g, finish_stroke=finish_stroke)
+        writings = write_all(writer, texts, bias=bias, seed=seed, batch_size=batch_size, finish_stroke=finish_stroke)
         read = reader.read([scale.invert(w.strokes.numpy()) for w in writings])
         out["cer"][bias], out["read"][bias], out["writings"][bias] = character_error_rate(texts, read), read, writings
         out["unfinished"][bias] = sum(not w.stopped for w in writings)
