@@ -26,22 +26,22 @@ def pad_offsets(strokes, *, height: float = LINE_HEIGHT, speed: float = PEN_SPEE
     strokes: one (n, 2) sequence of (x, y) canvas points per pen-down, y pointing down. The line is
     flipped (y up), scaled so that the standard deviation of its y is `height`, and every stroke is
     resampled at `speed` units per point; a click without a move becomes a dot."""
-    lines = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes if len(s)]
+    lines = [np.asarray(s, dtype=np.float64).reshape(-1, 2) * [1.0, -1.0] for s in strokes if len(s)]  # y up
     if not lines:
         raise ValueError("the pad is empty: write a line on it first (press, move, release for each stroke).")
     if not all(np.isfinite(s).all() for s in lines):
         raise ValueError("a stroke holds a point that is not a finite number.")
-    points = np.concatenate(lines) * [1.0, -1.0]
+    points = np.concatenate(lines)
     extent = max(np.ptp(points, axis=0).max(), 1e-12)
     # the size is measured along the pen path, not over the mouse events (dense where the hand was slow)
-    path = np.concatenate([densify(s * [1.0, -1.0], extent / 1000) for s in lines])
+    path = np.concatenate([densify(s, extent / 1000) for s in lines])
     spread = path[:, 1].std()
     if spread < 1e-3 * extent:
         raise ValueError("the line has no height (a single dot or a flat dash): write at least one letter.")
     centre, factor = path.mean(0), height / spread
     out = []
     for s in lines:
-        s = (s * [1.0, -1.0] - centre) * factor
+        s = (s - centre) * factor
         # densify first, as the synthetic writers do: the pen slows where the path turns, not at every mouse event
         out.append(resample_like_a_tablet(densify(s, 0.5), speed) if len(s) > 1 else np.repeat(s, 2, axis=0))
     return from_stroke_list(out)
