@@ -75,8 +75,18 @@ def test_legibility_reads_the_floor_and_every_bias():
     assert capped["unfinished"][0.0] == 3  # every line hit the cap: counted, not warned about
     again = quality.legibility(writer, scale, reader, lines, biases=(0.0,), batch_size=2)
     assert again["read"][0.0] == report["read"][0.0]  # seeded
+    # several draws: the CER is their mean; draw k is the one-draw run from seed k
+    several = quality.legibility(writer, scale, reader, lines, biases=(0.0,), draws=3, batch_size=2)
+    singles = [quality.legibility(writer, scale, reader, lines, biases=(0.0,), seed=k, batch_size=2)["cer"][0.0]
+               for k in range(3)]
+    assert len(set(singles)) > 1  # the draws differ
+    assert several["draws"] == 3 and several["cer_draws"][0.0] == pytest.approx(singles)
+    assert several["cer"][0.0] == pytest.approx(np.mean(singles))
+    assert several["read"][0.0] == report["read"][0.0]  # the first draw is kept for display
     with pytest.raises(ValueError, match="no lines"):
         quality.legibility(writer, scale, reader, [])
+    with pytest.raises(ValueError, match="draws"):
+        quality.legibility(writer, scale, reader, lines, draws=0)
 
 
 @pytest.mark.filterwarnings("ignore:.*reached the cap")  # an untrained writer never finishes a line

@@ -123,29 +123,40 @@ def quality_report(model: HandwritingSynthesizer, scale, texts: list[str], *, bi
 
 # ---------------------------------------------------------------- legibility: read it back
 def legibility(writer: HandwritingSynthesizer, scale, reader, lines: list[dict], *,
-               biases=(0.0, 0.5, 1.0, 2.0), seed: int = 0, batch_size: int = 25, finish_stroke: bool = True) -> dict:
+               biases=(0.0, 0.5, 1.0, 2.0), seed: int = 0, draws: int = 1, batch_size: int = 25,
+               finish_stroke: bool = True) -> dict:
     """Character error rates of `reader` (a `recognizer.Recognizer`) on held-out lines.
 
     lines: [{'text', 'strokes' (T, 3) in font units}] such as `recognizer.held_out_set(100)`, the synthetic
     writers' own renderings. Their CER is the floor (what the reader gets wrong on clean handwriting); the
-    writer then writes every text once at each bias (seeded; each line ends at the first pen lift after the
-    window passes the end, `write(finish_stroke=True)`), and its lines are read back.
-    Lines that hit the writer's step cap are read as they are (what a reader would get) and counted in
-    'unfinished' instead of warned about one batch at a time.
-    -> {'lines', 'synthetic_cer', 'cer': {bias: CER}, 'unfinished': {bias: count}, 'read': {bias: [str]},
-        'writings': {bias: [Writing]}}"""
+    writer then writes every text `draws` times at each bias (draw k from seed + k; each line ends at the
+    first pen lift after the window passes the end, `write(finish_stroke=True)`), and its lines are read back.
+    The CER of a bias is the mean over the draws: one draw of 100 lines varies by about 0.01-0.02 from seed
+    to seed, as much as neighbouring biases differ. Lines that hit the writer's step cap are read as they
+    are (what a reader would get) and counted in 'unfinished' (over all draws) instead of warned about.
+    -> {'lines', 'draws', 'synthetic_cer', 'cer': {bias: mean CER}, 'cer_draws': {bias: [CER of each draw]},
+        'unfinished': {bias: count}, 'read': {bias: [str]}, 'writings': {bias: [Writing]}} (read and
+        writings: the first draw)"""
     from .recognizer import character_error_rate
 
     if not lines:
         raise ValueError("no lines to read: give at least one {'text', 'strokes'} line.")
+    if draws < 1:
+        raise ValueError(f"draws={draws}: write every line at least once (draws >= 1).")
     texts = [ln["text"] for ln in lines]
-    out = {"lines": len(lines), "synthetic_cer": reader.cer(texts, [ln["strokes"] for ln in lines]),
-           "cer": {}, "unfinished": {}, "read": {}, "writings": {}}
+    out = {"lines": len(lines), "draws": draws, "synthetic_cer": reader.cer(texts, [ln["strokes"] for ln in lines]),
+           "cer": {}, "cer_draws": {}, "unfinished": {}, "read": {}, "writings": {}}
     for bias in biases:
-        writings = write_all(writer, texts, bias=bias, seed=seed, batch_size=batch_size, finish_stroke=finish_stroke)
-        read = reader.read([scale.invert(w.strokes.numpy()) for w in writings])
-        out["cer"][bias], out["read"][bias], out["writings"][bias] = character_error_rate(texts, read), read, writings
-        out["unfinished"][bias] = sum(not w.stopped for w in writings)
+        out["cer_draws"][bias], out["unfinished"][bias] = [], 0
+        for k in range(draws):
+            writings = write_all(writer, texts, bias=bias, seed=seed + k, batch_size=batch_size,
+                                 finish_stroke=finish_stroke)
+            read = reader.read([scale.invert(w.strokes.numpy()) for w in writings])
+            out["cer_draws"][bias].append(character_error_rate(texts, read))
+            out["unfinished"][bias] += sum(not w.stopped for w in writings)
+            if k == 0:
+                out["read"][bias], out["writings"][bias] = read, writings
+        out["cer"][bias] = sum(out["cer_draws"][bias]) / draws
     return out
 
 
