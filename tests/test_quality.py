@@ -83,6 +83,11 @@ def test_legibility_reads_the_floor_and_every_bias():
     assert several["draws"] == 3 and several["cer_draws"][0.0] == pytest.approx(singles)
     assert several["cer"][0.0] == pytest.approx(np.mean(singles))
     assert several["read"][0.0] == report["read"][0.0]  # the first draw is kept for display
+    # primed: the same texts, written after the primer's strokes (so other points than unprimed)
+    primed = quality.legibility(writer, scale, reader, lines, biases=(0.0,), batch_size=2,
+                                prime=("so", synthetic.write("so", synthetic.random_style(rng))))
+    assert [w.text for w in primed["writings"][0.0]] == texts
+    assert any(not torch.equal(a.strokes, b.strokes) for a, b in zip(primed["writings"][0.0], report["writings"][0.0]))
     with pytest.raises(ValueError, match="no lines"):
         quality.legibility(writer, scale, reader, [])
     with pytest.raises(ValueError, match="draws"):

@@ -124,7 +124,7 @@ def quality_report(model: HandwritingSynthesizer, scale, texts: list[str], *, bi
 # ---------------------------------------------------------------- legibility: read it back
 def legibility(writer: HandwritingSynthesizer, scale, reader, lines: list[dict], *,
                biases=(0.0, 0.5, 1.0, 2.0), seed: int = 0, draws: int = 1, batch_size: int = 25,
-               finish_stroke: bool = True) -> dict:
+               finish_stroke: bool = True, prime: tuple | None = None) -> dict:
     """Character error rates of `reader` (a `recognizer.Recognizer`) on held-out lines.
 
     lines: [{'text', 'strokes' (T, 3) in font units}] such as `recognizer.held_out_set(100)`, the synthetic
@@ -134,6 +134,7 @@ def legibility(writer: HandwritingSynthesizer, scale, reader, lines: list[dict],
     The CER of a bias is the mean over the draws: one draw of 100 lines varies by about 0.01-0.02 from seed
     to seed, as much as neighbouring biases differ. Lines that hit the writer's step cap are read as they
     are (what a reader would get) and counted in 'unfinished' (over all draws) instead of warned about.
+    `prime` = (its text, its strokes (T, 3) in font units): every line is written primed with it (`write`).
     -> {'lines', 'draws', 'synthetic_cer', 'cer': {bias: mean CER}, 'cer_draws': {bias: [CER of each draw]},
         'unfinished': {bias: count}, 'read': {bias: [str]}, 'writings': {bias: [Writing]}} (read and
         writings: the first draw)"""
@@ -144,13 +145,15 @@ def legibility(writer: HandwritingSynthesizer, scale, reader, lines: list[dict],
     if draws < 1:
         raise ValueError(f"draws={draws}: write every line at least once (draws >= 1).")
     texts = [ln["text"] for ln in lines]
+    options = {"finish_stroke": finish_stroke}
+    if prime is not None:
+        options["prime"] = (prime[0], torch.from_numpy(scale.apply(prime[1])))
     out = {"lines": len(lines), "draws": draws, "synthetic_cer": reader.cer(texts, [ln["strokes"] for ln in lines]),
            "cer": {}, "cer_draws": {}, "unfinished": {}, "read": {}, "writings": {}}
     for bias in biases:
         out["cer_draws"][bias], out["unfinished"][bias] = [], 0
         for k in range(draws):
-            writings = write_all(writer, texts, bias=bias, seed=seed + k, batch_size=batch_size,
-                                 finish_stroke=finish_stroke)
+            writings = write_all(writer, texts, bias=bias, seed=seed + k, batch_size=batch_size, **options)
             read = reader.read([scale.invert(w.strokes.numpy()) for w in writings])
             out["cer_draws"][bias].append(character_error_rate(texts, read))
             out["unfinished"][bias] += sum(not w.stopped for w in writings)
