@@ -215,6 +215,7 @@ def test_training_command_on_mixed_text_and_from_an_exported_writer(tmp_path, ca
     meta2 = synthesis.load_writer(continued)[2]
     assert meta2["updates"] == 1 + 2 and meta2["init_updates"] == 1  # both runs counted
     assert [st["updates"] for st in meta2["stages"]] == [1, 2] and meta2["stages"][1]["lr"] == 7e-4
+    assert [st["lines"] for st in meta2["stages"]] == [40, 40]  # each run's --lines
     with pytest.raises(SystemExit):
         synthesis.main(quick + ["--checkpoint", str(tmp_path / "bad_lr.pt"), "--lr", "-1"])
     assert "--lr must be positive" in capsys.readouterr().err

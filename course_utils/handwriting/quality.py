@@ -131,8 +131,8 @@ def legibility(writer: HandwritingSynthesizer, scale, reader, lines: list[dict],
     writers' own renderings. Their CER is the floor (what the reader gets wrong on clean handwriting); the
     writer then writes every text `draws` times at each bias (draw k from seed + k; each line ends at the
     first pen lift after the window passes the end, `write(finish_stroke=True)`), and its lines are read back.
-    The CER of a bias is the mean over the draws: one draw of 100 lines varies by about 0.01-0.02 from seed
-    to seed, as much as neighbouring biases differ. Lines that hit the writer's step cap are read as they
+    The CER of a bias is the mean over the draws: one draw of 100 lines varies by a few hundredths from seed
+    to seed (0.08 to 0.12 at bias 1 for one writer), as much as neighbouring biases differ. Lines that hit the writer's step cap are read as they
     are (what a reader would get) and counted in 'unfinished' (over all draws) instead of warned about.
     `prime` = (its text, its strokes (T, 3) in font units): every line is written primed with it (`write`).
     -> {'lines', 'draws', 'synthetic_cer', 'cer': {bias: mean CER}, 'cer_draws': {bias: [CER of each draw]},

@@ -414,7 +414,8 @@ def main(argv=None) -> None:
           f"({history.seconds[-1] if history.seconds else 0:.0f} s of training; this call {time.time() - tick:.0f} s)")
     if history.valid:
         print("validation:", json.dumps(history.valid[-1]))
-    stage = {"text": args.text, "lines": run.corpus.num_lines, "updates": history.step[-1], "train_seconds": history.seconds[-1],
+    stage = {"text": args.text, "lines": run.corpus.num_lines, "updates": history.step[-1],
+             "train_seconds": history.seconds[-1],
              "lr": train_config.lr, "valid": history.valid[-1] if history.valid else {}}
     before = start_meta if start is not None else {}
     earlier = before.get("stages") or ([{k: before.get(k) for k in ("text", "updates", "train_seconds", "valid")}]
