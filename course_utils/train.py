@@ -246,6 +246,7 @@ def fit(
     model_config: Any = None,
     data_settings: dict | None = None,
     resume: bool = True,
+    on_checkpoint: Callable[[int, nn.Module], None] | None = None,
 ) -> History:
     """Train `model` for `config.steps` updates (at most COURSE_MAX_STEPS) on `batch_fn(step)`; return the history.
 
@@ -254,6 +255,7 @@ def fit(
     checkpoint is written only once the next step's loss shows its weights are sound, so after
     a divergence the file holds the last good state. `data_settings` (e.g. {"seq_len": 50, "batch_size": 32})
     are the settings of `batch_fn` that the configs do not hold: a resume under other values is refused.
+    `on_checkpoint(step, model)` runs after each checkpoint is written (e.g. to keep snapshots to average).
     """
     device = next(model.parameters()).device
     if config.autocast not in (None, "bfloat16", "float16"):
@@ -296,6 +298,8 @@ def fit(
             "data_settings": data_settings,
         })
         good_step = step
+        if on_checkpoint is not None:
+            on_checkpoint(step, model)
 
     def diverged(what: str) -> None:
         if good_step is not None and Path(checkpoint).is_file():

@@ -216,6 +216,20 @@ def test_training_command_on_mixed_text_and_from_an_exported_writer(tmp_path, ca
     assert meta2["updates"] == 1 + 2 and meta2["init_updates"] == 1  # both runs counted
     assert [st["updates"] for st in meta2["stages"]] == [1, 2] and meta2["stages"][1]["lr"] == 7e-4
     assert [st["lines"] for st in meta2["stages"]] == [40, 40]  # each run's --lines
+    everyday = tmp_path / "everyday.pt"
+    synthesis.main(quick + ["--checkpoint", str(tmp_path / "everyday_run.pt"), "--mix", "0,0,1", "--export", str(everyday)])
+    assert synthesis.load_writer(everyday)[2]["stages"][-1]["mix"] == [0.0, 0.0, 1.0]
+    only_everyday = synthesis.load_data(replace(run, corpus=replace(run.corpus, num_lines=40)), text="mix",
+                                        shares=(0, 0, 1))[0].texts
+    assert all(any(c.isdigit() or c.isupper() for c in t) for t in only_everyday)  # every line a made-up sentence
+    assert not all(any(c.isdigit() or c.isupper() for c in t) for t in texts)  # the default mix has lower-case lines
+    for bad in ("1,2", "a,b,c", "0,0,0", "-1,1,1"):
+        with pytest.raises(SystemExit):
+            synthesis.main(quick + ["--checkpoint", str(tmp_path / "bad_mix.pt"), "--mix", bad])
+        assert "--mix" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        synthesis.main(["--profile", "quick", "--text", "ptb", "--mix", "0,0,1", "--steps", "1"])
+    assert "--mix needs --text mix" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         synthesis.main(quick + ["--checkpoint", str(tmp_path / "bad_lr.pt"), "--lr", "-1"])
     assert "--lr must be positive" in capsys.readouterr().err
@@ -226,3 +240,35 @@ def test_training_command_on_mixed_text_and_from_an_exported_writer(tmp_path, ca
     with pytest.raises(CheckpointError, match="other batches"):  # the PTB run cannot resume a mixed-text one
         synthesis.main(["--profile", "quick", "--text", "ptb", "--lines", "40", "--steps", "2",
                         "--checkpoint", str(first)])
+
+
+def test_snapshots_of_a_run_and_their_average(tmp_path, capsys):
+    quick = ["--profile", "quick", "--text", "mix", "--lines", "40", "--checkpoint", str(tmp_path / "run.pt"),
+             "--snapshot-every", "2"]  # snapshots are taken at checkpoints (every 60 updates, and the last)
+    synthesis.main(quick + ["--steps", "1"])
+    assert not (tmp_path / "run_snapshots").exists()  # update 1 is not a multiple of 2
+    synthesis.main(quick + ["--steps", "2"])
+    snaps = sorted((tmp_path / "run_snapshots").glob("update_*.pt"))
+    assert [p.name for p in snaps] == ["update_2.pt"]
+    a, scale, meta_a = synthesis.load_writer(snaps[0])
+    assert meta_a["updates"] == 2 and meta_a["text"] == "mix"
+    torch.manual_seed(1)
+    other = tmp_path / "update_other.pt"  # the same network and scale, other weights
+    synthesis.export_writer(synthesis.HandwritingSynthesizer(a.config), scale, other, metadata={"updates": 0})
+    b = synthesis.load_writer(other)[0]
+    out = tmp_path / "mean.pt"
+    synthesis.main(["--average", str(snaps[0]), str(other), "--export", str(out)])
+    mean, _, meta = synthesis.load_writer(out)
+    assert meta["averaged"] == ["update_2.pt", "update_other.pt"]
+    for name, value in mean.state_dict().items():
+        expected = (a.state_dict()[name].float() + b.state_dict()[name].float()) / 2
+        torch.testing.assert_close(value.float(), expected.to(torch.float16).float())  # stored in float16
+    assert not torch.equal(a.state_dict()["head.weight"], mean.state_dict()["head.weight"])
+    with pytest.raises(SystemExit):
+        synthesis.main(["--average", str(snaps[0])])
+    assert "--average needs --export" in capsys.readouterr().err
+    import dataclasses
+
+    synthesis.export_writer(b, dataclasses.replace(scale, std_x=scale.std_x * 2), other)  # another offset scale
+    with pytest.raises(ValueError, match="another network or offset scale"):
+        synthesis.average_writers([snaps[0], other])

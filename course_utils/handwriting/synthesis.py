@@ -279,14 +279,16 @@ def run_settings(profile: str) -> SynthesisRun:
     raise ValueError(f"profile={profile!r} is not a profile; use 'quick', 'writer' or 'full'.")
 
 
-def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05, text: str = "ptb", scale=None):
+def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05, text: str = "ptb", scale=None,
+              shares: tuple[float, float, float] | None = None):
     """The corpus of a profile (or IAM when IAM_ONDB_DIR is set), split into training and validation sets.
 
     text="ptb": Penn Treebank sentences (the shipped writer's corpus); "mix": the recognizer's mix of Penn
     Treebank, Jane Austen and made-up everyday sentences with capitals, digits and signs (`recognizer.TextMix`,
     held-out texts excluded; only the first line of a sentence starts with a capital), each line by a new
-    synthetic writer. `scale`: the offset scale of a writer to
-    continue (default: fitted on the training lines)."""
+    synthetic writer; `shares` = (ptb, austen, everyday): the mix's shares of the three sources (default:
+    `TextMix`'s 0.4, 0.3, 0.3). `scale`: the offset scale of a writer to continue (default: fitted on the
+    training lines)."""
     import os
 
     import numpy as np
@@ -296,6 +298,10 @@ def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05, text: str = "p
 
     if text not in ("ptb", "mix"):
         raise ValueError(f"text={text!r}: use 'ptb' (Penn Treebank) or 'mix' (PTB, Austen, everyday sentences).")
+    if shares is not None and text != "mix":
+        raise ValueError(f"shares={shares} apply to text='mix' only, not to text={text!r}.")
+    if shares is not None and (len(shares) != 3 or min(shares) < 0 or sum(shares) <= 0):
+        raise ValueError(f"shares={shares}: give three non-negative shares (ptb, austen, everyday), not all zero.")
     if os.environ.get(iam.IAM_ENV):
         lines = iam.load_iam()
         texts, strokes = [ln.text for ln in lines], [ln.strokes for ln in lines]
@@ -304,7 +310,8 @@ def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05, text: str = "p
 
         # the everyday sentences hold 15 to 50 characters: lines of at least 30 let them in (the quick profile's 14 would not)
         # lines that go on a sentence start in lower case, as Graves' slide lines do ("would find the bus ...")
-        mix = TextMix(min_chars=run.corpus.min_chars, max_chars=max(run.corpus.max_chars, 30), capitalize="sentences")
+        mix = TextMix(min_chars=run.corpus.min_chars, max_chars=max(run.corpus.max_chars, 30), capitalize="sentences",
+                      **dict(zip(("ptb", "austen", "everyday"), shares or ())))
         lines = synthetic_lines(training_texts(mix, seed=run.corpus.seed), mix, run.corpus.num_lines,
                                 np.random.default_rng([4, run.corpus.seed]))
         texts, strokes = [ln["text"] for ln in lines], [ln["strokes"] for ln in lines]
@@ -332,6 +339,25 @@ def export_writer(model: HandwritingSynthesizer, scale, path, *, metadata: dict 
     state = {k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}
     return save_checkpoint(path, {"model": state, "model_config": asdict(model.config),
                                   "scale": asdict(scale), "metadata": metadata or {}})
+
+
+def average_writers(paths) -> tuple[HandwritingSynthesizer, object, dict]:
+    """The mean of the weights of exported writers of one run (checkpoint averaging: snapshots of a run vary
+    more from one to the next than draws do, and their mean tends to write better than each). They must share
+    the network and the offset scale. -> (model in eval mode, OffsetScale, metadata of the last file + 'averaged')"""
+    from pathlib import Path
+
+    if len(paths) < 1:
+        raise ValueError("give at least one exported writer to average.")
+    loaded = [load_writer(p) for p in paths]
+    model, scale, meta = loaded[-1]
+    for path, (other, other_scale, _) in zip(paths, loaded):
+        if other.config != model.config or other_scale != scale:
+            raise ValueError(f"{path} is another network or offset scale than {paths[-1]}: average snapshots of "
+                             "one run (the same --profile and --init).")
+    states = [m.state_dict() for m, _, _ in loaded]
+    model.load_state_dict({k: sum(st[k].float() for st in states) / len(states) for k in states[0]})
+    return model.eval(), scale, {**meta, "averaged": [Path(p).name for p in paths]}
 
 
 def load_writer(path=None, device=None):
@@ -373,14 +399,36 @@ def main(argv=None) -> None:
                         help="after training, write N held-out lines and report the quality measures")
     parser.add_argument("--text", default="ptb", choices=("ptb", "mix"),
                         help="ptb: Penn Treebank sentences; mix: with Austen and sentences with capitals, digits, signs")
+    parser.add_argument("--mix", default=None, metavar="PTB,AUSTEN,EVERYDAY",
+                        help="with --text mix: the shares of the three sources (default 0.4,0.3,0.3)")
     parser.add_argument("--lines", type=int, default=None, help="lines of synthetic handwriting (default: the profile's)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the profile's; lower to continue a writer)")
+    parser.add_argument("--snapshot-every", type=int, default=0, metavar="N",
+                        help="also export the writer every N updates, to <checkpoint>_snapshots/ (for --average)")
+    parser.add_argument("--average", nargs="+", default=None, metavar="WRITER",
+                        help="no training: average these exported writers of one run and write the mean to --export")
     parser.add_argument("--init", default=None, metavar="WRITER",
                         help="start from an exported writer (e.g. course_utils/pretrained/writer.pt): its weights and "
                              "offset scale; ignored once the checkpoint exists (the run then resumes)")
     args = parser.parse_args(argv)
+    if args.average:
+        if not args.export:
+            parser.error("--average needs --export (where to write the mean).")
+        model, scale, meta = average_writers(args.average)
+        print(f"averaged {len(args.average)} writers; exported", export_writer(model, scale, args.export, metadata=meta))
+        return
 
     run = run_settings(args.profile)
+    shares = None
+    if args.mix is not None:
+        if args.text != "mix":
+            parser.error("--mix needs --text mix.")
+        try:
+            shares = tuple(float(x) for x in args.mix.split(","))
+        except ValueError:
+            parser.error(f"--mix {args.mix!r}: give three numbers separated by commas, e.g. 0.3,0.2,0.5.")
+        if len(shares) != 3 or min(shares) < 0 or sum(shares) <= 0:
+            parser.error(f"--mix {args.mix!r}: give three non-negative shares (ptb, austen, everyday), not all zero.")
     if args.lines:
         run = replace(run, corpus=replace(run.corpus, num_lines=args.lines))
     if args.lr is not None and args.lr <= 0:
@@ -397,7 +445,7 @@ def main(argv=None) -> None:
         if start.config != run.model:
             raise CheckpointError(f"{args.init} holds a writer of {start.config}, not the profile's {run.model}: "
                                   "pick the profile it was trained with (the shipped writer: --profile writer).")
-    train, valid = load_data(run, text=args.text, scale=start_scale if start is not None else None)
+    train, valid = load_data(run, text=args.text, scale=start_scale if start is not None else None, shares=shares)
     model = HandwritingSynthesizer(run.model).to(device)
     if start is not None and not Path(checkpoint).is_file():
         model.load_state_dict(start.state_dict())
@@ -405,16 +453,26 @@ def main(argv=None) -> None:
     print(f"{args.profile}: {model.num_parameters():,} parameters, {len(train)} training lines ({args.text}), "
           f"{len(valid)} validation lines, device {device}")
     valid_subset = type(valid)(valid.texts[:64], valid.strokes[:64], valid.scale)
+    snapshots = Path(checkpoint).with_name(Path(checkpoint).stem + "_snapshots")
+    init_updates = start_meta.get("updates", 0) if start is not None else 0
+
+    def snapshot(step: int, net) -> None:
+        if args.snapshot_every and step % args.snapshot_every == 0:
+            export_writer(net, train.scale, snapshots / f"update_{step}.pt",
+                          metadata={"profile": args.profile, "text": args.text, "init": str(args.init) if args.init else None,
+                                    "updates": init_updates + step, "run_updates": step})
     tick = time.time()
     history = fit(model, random_batches(train, run.model.alphabet, run.batch_size, seed=train_config.seed),
-                  train_config, valid_fn=lambda m: evaluate_nll(m, valid_subset), checkpoint=checkpoint,
+                  train_config, valid_fn=lambda m: evaluate_nll(m, valid_subset), checkpoint=checkpoint, on_checkpoint=snapshot,
                   model_config=run.model, data_settings={"text": args.text, "train_lines": len(train),
-                                                         "init": str(args.init) if args.init else None})
+                                                         "init": str(args.init) if args.init else None,
+                                                         **({"mix": list(shares)} if shares else {})})
     print(f"trained to update {history.step[-1] if history.step else 0} "
           f"({history.seconds[-1] if history.seconds else 0:.0f} s of training; this call {time.time() - tick:.0f} s)")
     if history.valid:
         print("validation:", json.dumps(history.valid[-1]))
     stage = {"text": args.text, "lines": run.corpus.num_lines, "updates": history.step[-1],
+             **({"mix": list(shares)} if shares else {}),
              "train_seconds": history.seconds[-1],
              "lr": train_config.lr, "valid": history.valid[-1] if history.valid else {}}
     before = start_meta if start is not None else {}
