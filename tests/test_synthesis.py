@@ -259,7 +259,9 @@ def test_snapshots_of_a_run_and_their_average(tmp_path, capsys):
     out = tmp_path / "mean.pt"
     synthesis.main(["--average", str(snaps[0]), str(other), "--export", str(out)])
     mean, _, meta = synthesis.load_writer(out)
-    assert meta["averaged"] == ["update_2.pt", "update_other.pt"]
+    assert meta["averaged"] == ["update_2.pt", "update_other.pt"] and "quality_trained" not in meta
+    synthesis.main(["--average", str(snaps[0]), str(other), "--export", str(out), "--evaluate", "2"])
+    assert synthesis.load_writer(out)[2]["quality_trained"]["lines"] == 2  # the mean's own quality
     for name, value in mean.state_dict().items():
         expected = (a.state_dict()[name].float() + b.state_dict()[name].float()) / 2
         torch.testing.assert_close(value.float(), expected.to(torch.float16).float())  # stored in float16

@@ -406,7 +406,8 @@ def main(argv=None) -> None:
     parser.add_argument("--snapshot-every", type=int, default=0, metavar="N",
                         help="also export the writer every N updates, to <checkpoint>_snapshots/ (for --average)")
     parser.add_argument("--average", nargs="+", default=None, metavar="WRITER",
-                        help="no training: average these exported writers of one run and write the mean to --export")
+                        help="no training: average these exported writers of one run and write the mean to --export "
+                             "(its metadata: the last file's, with 'averaged'; with --evaluate N, its own quality)")
     parser.add_argument("--init", default=None, metavar="WRITER",
                         help="start from an exported writer (e.g. course_utils/pretrained/writer.pt): its weights and "
                              "offset scale; ignored once the checkpoint exists (the run then resumes)")
@@ -415,6 +416,13 @@ def main(argv=None) -> None:
         if not args.export:
             parser.error("--average needs --export (where to write the mean).")
         model, scale, meta = average_writers(args.average)
+        if args.evaluate:  # the mean's own quality, in place of the last file's
+            from .quality import held_out_texts, quality_report
+
+            report = quality_report(model, scale, held_out_texts(args.evaluate))
+            report.pop("writings")
+            print("quality (averaged):", json.dumps(report))
+            meta["quality_trained"] = report
         print(f"averaged {len(args.average)} writers; exported", export_writer(model, scale, args.export, metadata=meta))
         return
 
