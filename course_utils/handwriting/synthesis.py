@@ -300,8 +300,8 @@ def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05, text: str = "p
         raise ValueError(f"text={text!r}: use 'ptb' (Penn Treebank) or 'mix' (PTB, Austen, everyday sentences).")
     if shares is not None and text != "mix":
         raise ValueError(f"shares={shares} apply to text='mix' only, not to text={text!r}.")
-    if shares is not None and (len(shares) != 3 or min(shares) < 0 or sum(shares) <= 0):
-        raise ValueError(f"shares={shares}: give three non-negative shares (ptb, austen, everyday), not all zero.")
+    if shares is not None:
+        shares = check_shares(shares)
     if os.environ.get(iam.IAM_ENV):
         lines = iam.load_iam()
         texts, strokes = [ln.text for ln in lines], [ln.strokes for ln in lines]
@@ -319,6 +319,14 @@ def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05, text: str = "p
         corpus = synthetic.make_corpus(run.corpus)
         texts, strokes = [c["text"] for c in corpus], [c["strokes"] for c in corpus]
     return split_lines(texts, strokes, valid_fraction=valid_fraction, seed=run.corpus.seed, scale=scale)
+
+
+def check_shares(shares) -> tuple[float, float, float]:
+    """The text mix's shares (ptb, austen, everyday) as floats, or a ValueError that says what is wrong."""
+    if len(shares) != 3 or min(shares) < 0 or sum(shares) <= 0:
+        raise ValueError(f"shares={tuple(shares)}: give three non-negative shares (ptb, austen, everyday), "
+                         "not all zero.")
+    return tuple(float(x) for x in shares)
 
 
 PRETRAINED = "writer.pt"  # in course_utils/pretrained/, with writer.md (the model card) beside it
@@ -417,12 +425,7 @@ def main(argv=None) -> None:
             parser.error("--average needs --export (where to write the mean).")
         model, scale, meta = average_writers(args.average)
         if args.evaluate:  # the mean's own quality, in place of the last file's
-            from .quality import held_out_texts, quality_report
-
-            report = quality_report(model, scale, held_out_texts(args.evaluate))
-            report.pop("writings")
-            print("quality (averaged):", json.dumps(report))
-            meta["quality_trained"] = report
+            meta["quality_trained"] = _report_quality("averaged", model, scale, args.evaluate)
         print(f"averaged {len(args.average)} writers; exported", export_writer(model, scale, args.export, metadata=meta))
         return
 
@@ -432,11 +435,9 @@ def main(argv=None) -> None:
         if args.text != "mix":
             parser.error("--mix needs --text mix.")
         try:
-            shares = tuple(float(x) for x in args.mix.split(","))
-        except ValueError:
-            parser.error(f"--mix {args.mix!r}: give three numbers separated by commas, e.g. 0.3,0.2,0.5.")
-        if len(shares) != 3 or min(shares) < 0 or sum(shares) <= 0:
-            parser.error(f"--mix {args.mix!r}: give three non-negative shares (ptb, austen, everyday), not all zero.")
+            shares = check_shares([float(x) for x in args.mix.split(",")])
+        except ValueError as err:
+            parser.error(f"--mix {args.mix!r}: give three numbers separated by commas, e.g. 0.3,0.2,0.5 ({err}).")
     if args.lines:
         run = replace(run, corpus=replace(run.corpus, num_lines=args.lines))
     if args.lr is not None and args.lr <= 0:
@@ -493,15 +494,22 @@ def main(argv=None) -> None:
             "train_seconds": before.get("train_seconds", 0.0) + history.seconds[-1],
             "valid": stage["valid"], "stages": earlier + [stage]}
     if args.evaluate:
-        from .quality import held_out_texts, quality_report
-
         for name, net in (("trained", model), ("untrained", HandwritingSynthesizer(run.model).to(device))):
-            report = quality_report(net, train.scale, held_out_texts(args.evaluate))
-            report.pop("writings")
-            print(f"quality ({name}):", json.dumps(report))
-            meta[f"quality_{name}"] = report
+            meta[f"quality_{name}"] = _report_quality(name, net, train.scale, args.evaluate)
     if args.export:
         print("exported", export_writer(model.cpu(), train.scale, args.export, metadata=meta))
+
+
+def _report_quality(name: str, model: HandwritingSynthesizer, scale, lines: int) -> dict:
+    """`quality_report` on `lines` held-out texts, printed, without the writings (for the file's metadata)."""
+    import json
+
+    from .quality import held_out_texts, quality_report
+
+    report = quality_report(model, scale, held_out_texts(lines))
+    report.pop("writings")
+    print(f"quality ({name}):", json.dumps(report))
+    return report
 
 
 if __name__ == "__main__":
