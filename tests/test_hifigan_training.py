@@ -72,3 +72,48 @@ def test_torchrun_with_two_cpu_processes(voice, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "trained to step 2" in done.stdout
     assert load_checkpoint(ckpt)["step"] == 2
+
+
+def _peak_hz(x, sr=22050):
+    return np.argmax(np.abs(np.fft.rfft(x * np.hanning(len(x))))) * sr / len(x)
+
+
+def test_pitch_shift_resamples_a_share_of_the_segments():
+    t = np.arange(3 * 22050) / 22050
+    clip = (0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    g = torch.Generator().manual_seed(0)
+    x = training.random_segments([clip], 32, 4096, g, pitch_shift=(1.5, 1.5), share=0.5)
+    peaks = np.array([_peak_hz(seg[0].numpy()) for seg in x])
+    shifted = np.abs(peaks - 300) < 10
+    assert (shifted | (np.abs(peaks - 200) < 10)).all() and 8 <= shifted.sum() <= 24
+    assert np.allclose(x.abs().amax(-1), 0.5, atol=0.02)  # the level is kept, no ringing at the cuts
+    # off by default: the same random stream, hence the same pieces, as without the option
+    a = training.random_segments([clip], 4, 4096, torch.Generator().manual_seed(1))
+    b = training.random_segments([clip], 4, 4096, torch.Generator().manual_seed(1), pitch_shift=(1.0, 1.0), share=1.0)
+    assert torch.equal(a, b)
+
+
+def test_resample_is_band_limited():
+    n = 4096
+    t = np.arange(2 * n) / 22050
+    x = torch.from_numpy(np.sin(2 * np.pi * 8000 * t) + np.sin(2 * np.pi * 1000 * t)).float()
+    y = training.resample(x, n).numpy()  # x 2: 1 kHz -> 2 kHz; 8 kHz -> 16 kHz, above Nyquist: dropped
+    spectrum = np.abs(np.fft.rfft(y * np.hanning(n)))
+    freqs = np.fft.rfftfreq(n, 1 / 22050)
+    assert abs(freqs[spectrum.argmax()] - 2000) < 10
+    assert spectrum[np.abs(freqs - 6050) < 300].max() < 1e-2 * spectrum.max()  # no alias of 16 kHz at 6.05 kHz
+
+
+def test_bad_pitch_shift_is_refused(voice, tmp_path):
+    with pytest.raises(ValueError, match="0 < lo <= hi"):
+        training.train(small_run(voice, pitch_shift=(2.0, 0.8)), tmp_path / "x.pt", log=lambda *_: None)
+    with pytest.raises(ValueError, match="share between 0 and 1"):
+        training.train(small_run(voice, pitch_shift=(0.8, 2.0), pitch_shift_share=1.5), tmp_path / "x.pt",
+                       log=lambda *_: None)
+
+
+def test_pitch_shifted_training_runs(voice, tmp_path):
+    history = training.train(small_run(voice, pitch_shift=(0.8, 2.0), pitch_shift_share=1.0), tmp_path / "p.pt",
+                             log=lambda *_: None)
+    assert history.step == [1, 2, 3] and np.isfinite(history.mel_l1).all()
+    assert tuple(load_checkpoint(tmp_path / "p.pt")["run"]["pitch_shift"]) == (0.8, 2.0)

@@ -168,6 +168,19 @@ def test_study_arm_trains_in_chunks_scores_each_and_resumes(voice, tmp_path, mon
     again = study.run_arm("tiny", tmp_path / "tiny", 0.02, 2, clips, held_out=held_out, start=start,
                           log=lambda *_: None)
     assert again == rows  # both points done: nothing trains again
+    # another arm goes on from this one: its checkpoint and curve are copied, new points follow, scored on
+    # the other voice too
+    monkeypatch.setitem(study.ARMS, "tiny_pitch", run(voice, steps=10**6, warmup=1, disc_warmup=1,
+                                                       pitch_shift=(0.8, 2.0)))
+    forked = study.run_arm("tiny_pitch", tmp_path / "tiny_pitch", 0.03, 3, clips, held_out=held_out,
+                           other_voice=[harmonic(250, 0.3)], parent=tmp_path / "tiny", log=lambda *_: None)
+    assert forked[:2] == rows and forked[2]["arm"] == "tiny_pitch" and forked[2]["step"] > rows[1]["step"]
+    assert {"pesq", "stoi", "hop_periodic_share"} <= set(forked[2]["other_voice"])
+    saved = training.load_checkpoint(tmp_path / "tiny_pitch" / "train.pt")
+    assert tuple(saved["run"]["pitch_shift"]) == (0.8, 2.0)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        study.run_arm("tiny_pitch", tmp_path / "other", 0.03, 3, clips, held_out=held_out, parent=tmp_path / "none",
+                      log=lambda *_: None)
 
 
 def test_phase_loss_is_zero_for_the_same_audio_and_punishes_shifts_and_noise():

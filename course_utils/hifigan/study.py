@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -38,6 +39,10 @@ ARMS = {
     # (f) a CPU-friendly design from after the paper: V3's first two stages (taken from the shipped V3) and an
     # inverse-STFT head (iSTFTNet) instead of the full-rate stage; 1,000 mel-loss steps for the new head first
     "istft_dwarm": replace(BASE, generator="v3_istft", init_partial=True, warmup=START_STEP + 1000, disc_warmup=300),
+    # (g) the chosen arm (d) with pitch augmentation (not in the paper): half the segments resampled by a factor
+    # in [0.8, 2] (log-uniform), so that one speaker's clips also cover higher and lower voices. Meant to go on
+    # from (d)'s checkpoint (`--from-arm mpd_dwarm`), not from the start: its curve begins where (d)'s was.
+    "mpd_pitch": replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0)),
 }
 
 
@@ -80,11 +85,22 @@ def vocode_with(generator: torch.nn.Module):
 
 
 def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *, held_out=None,
-            start: Path | None = None, log=print) -> list[dict]:
+            start: Path | None = None, other_voice: list | None = None, parent: Path | None = None,
+            log=print) -> list[dict]:
     """Train arm `name` in `points` chunks up to `minutes` of training time, from the exported vocoder
-    `start` (default: the shipped V3); score on `held_out` (default: `test_clips`) after each chunk."""
+    `start` (default: the shipped V3); score on `held_out` (default: `test_clips`) after each chunk, and on
+    `other_voice` clips too when given (the row's "other_voice").
+
+    `parent`: the folder of another arm to go on from when this one has no checkpoint yet: its checkpoint
+    (generator, discriminators, optimisers) and curve are copied, so the new curve begins where it stood."""
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint, curve_file = folder / "train.pt", folder / "curve.jsonl"
+    if parent is not None and not checkpoint.is_file():
+        if not (parent / "train.pt").is_file():
+            raise FileNotFoundError(f"{parent / 'train.pt'}: the arm to go on from has no checkpoint; run it first.")
+        shutil.copyfile(parent / "train.pt", checkpoint)
+        if (parent / "curve.jsonl").is_file():
+            shutil.copyfile(parent / "curve.jsonl", curve_file)
     done = [json.loads(line) for line in curve_file.read_text().splitlines()] if curve_file.is_file() else []
     held_out = test_clips(clips) if held_out is None else held_out
     for point in range(1, points + 1):
@@ -97,12 +113,18 @@ def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *
         G, _ = training.load_vocoder(snapshot)
         table = evaluate.compare(held_out, {name: vocode_with(G)})[name]
         row = {"arm": name, "budget_seconds": budget, "seconds": history.seconds[-1], "step": history.step[-1],
-               **{k: None if np.isnan(v) else v for k, v in table.items()}}  # NaN (no voiced frame) -> null
+               **_clean(table)}
+        if other_voice is not None:
+            row["other_voice"] = _clean(evaluate.compare(other_voice, {name: vocode_with(G)})[name])
         done.append(row)
         with curve_file.open("a") as f:
             f.write(json.dumps(row) + "\n")
         log(json.dumps(row))
     return done
+
+
+def _clean(table: dict) -> dict:
+    return {k: None if np.isnan(v) else v for k, v in table.items()}  # NaN (no voiced frame) -> null (JSON)
 
 
 def baselines(folder: Path, held_out: list[np.ndarray], name: str = "baselines",
@@ -146,6 +168,10 @@ def main(argv=None) -> None:
     parser.add_argument("--points", type=int, default=5, help="evaluations along the budget")
     parser.add_argument("--folder", default=None, help="default: <build>/study")
     parser.add_argument("--data", default=None, help="speech source (default: COURSE_SPEECH_DIR, else fillets)")
+    parser.add_argument("--other-voice", action="store_true",
+                        help="also score every point on the other voice (other_voice_clips)")
+    parser.add_argument("--from-arm", choices=sorted(ARMS), default=None,
+                        help="go on from this arm's checkpoint and curve (when the arm has none of its own yet)")
     parser.add_argument("--table", action="store_true", help="print the baselines and every arm's curve")
     parser.add_argument("--export", default=None,
                         help="with --table: also write it all to this JSON file (its arms that the folder lacks are kept)")
@@ -162,8 +188,10 @@ def main(argv=None) -> None:
         if args.export:
             Path(args.export).write_text(json.dumps(table, indent=1) + "\n")
         return
+    other = other_voice_clips() if args.other_voice else None
     for arm in args.arm or []:
-        run_arm(arm, folder / arm, args.minutes, args.points, clips)
+        run_arm(arm, folder / arm, args.minutes, args.points, clips, other_voice=other,
+                parent=folder / args.from_arm if args.from_arm else None)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..train import CheckpointError, load_checkpoint, save_checkpoint
@@ -42,6 +43,11 @@ class VocoderRun:
     disc_warmup: int = 0  # then this many discriminator-only steps against the frozen generator
     lr: float = configs.OptimConfig.lr  # AdamW, generator and discriminators
     phase_weight: float = 0.0  # > 0 adds this x losses.phase_loss to the generator's loss (not in the paper)
+    # pitch augmentation (not in the paper): this share of the segments is resampled by a random factor in
+    # `pitch_shift` (log-uniform); a factor 1.5 plays the piece 1.5 x faster, pitch and formants 1.5 x higher,
+    # so that one speaker's data also covers higher (or lower) voices. (1, 1): off.
+    pitch_shift: tuple[float, float] = (1.0, 1.0)
+    pitch_shift_share: float = 0.5
     init_partial: bool = False  # init_generator may be of another design: take the layers whose shapes fit
     batch_size: int = 8  # segments per step (the paper: 16)
     segment_size: int = 8192  # samples per training segment (32 frames of the hop)
@@ -64,15 +70,39 @@ class VocoderHistory:
     valid_mel_l1: list = field(default_factory=list)
 
 
-def random_segments(clips, batch_size: int, segment_size: int, generator: torch.Generator) -> torch.Tensor:
-    """(B, 1, segment_size) random pieces of random clips; clips shorter than a segment are zero-padded."""
+def resample(x: torch.Tensor, n: int) -> torch.Tensor:
+    """(T,) -> (n,) band-limited resampling by the FFT (spectrum truncated or zero-padded). Played at the same
+    rate, every frequency of `x` is multiplied by T / n; what would land above the Nyquist frequency is dropped."""
+    spectrum = torch.fft.rfft(x)  # (T // 2 + 1,)
+    bins = n // 2 + 1
+    spectrum = spectrum[:bins] if bins <= spectrum.shape[-1] else F.pad(spectrum, (0, bins - spectrum.shape[-1]))
+    return torch.fft.irfft(spectrum, n) * (n / x.shape[-1])
+
+
+SHIFT_MARGIN = 256  # samples resampled beyond each end of a shifted segment, then cut (the FFT's wrap-around)
+
+
+def random_segments(clips, batch_size: int, segment_size: int, generator: torch.Generator,
+                    pitch_shift: tuple[float, float] = (1.0, 1.0), share: float = 0.5) -> torch.Tensor:
+    """(B, 1, segment_size) random pieces of random clips; clips shorter than a segment are zero-padded.
+    With `pitch_shift` = (lo, hi) != (1, 1), each piece is, with probability `share`, cut longer (or shorter) by
+    a factor r drawn log-uniformly in [lo, hi] and resampled to `segment_size`: pitch and formants x r."""
     out = torch.zeros(batch_size, 1, segment_size)
+    shifting = tuple(pitch_shift) != (1.0, 1.0)
     for b, i in enumerate(torch.randint(len(clips), (batch_size,), generator=generator).tolist()):
-        clip = clips[i]
-        if len(clip) > segment_size:
-            start = int(torch.randint(len(clip) - segment_size + 1, (1,), generator=generator))
-            clip = clip[start:start + segment_size]
-        out[b, 0, :len(clip)] = torch.from_numpy(np.asarray(clip))
+        clip, ratio = clips[i], 1.0
+        if shifting and float(torch.rand((), generator=generator)) < share:
+            lo, hi = math.log(pitch_shift[0]), math.log(pitch_shift[1])
+            ratio = math.exp(lo + (hi - lo) * float(torch.rand((), generator=generator)))
+        need = segment_size if ratio == 1.0 else round((segment_size + 2 * SHIFT_MARGIN) * ratio)
+        if len(clip) > need:
+            start = int(torch.randint(len(clip) - need + 1, (1,), generator=generator))
+            clip = clip[start:start + need]
+        piece = torch.from_numpy(np.asarray(clip, dtype=np.float32))
+        if ratio != 1.0:
+            piece = resample(F.pad(piece, (0, need - len(piece))), segment_size + 2 * SHIFT_MARGIN)
+            piece = piece[SHIFT_MARGIN:SHIFT_MARGIN + segment_size]
+        out[b, 0, :len(piece)] = piece
     return out
 
 
@@ -104,6 +134,10 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
     `checkpoint` exists: the run then resumes from it."""
     from .. import speech
 
+    lo, hi = run.pitch_shift
+    if not 0 < lo <= hi or not 0 <= run.pitch_shift_share <= 1:
+        raise ValueError(f"pitch_shift={run.pitch_shift}, share {run.pitch_shift_share}: give factors 0 < lo <= hi "
+                         "(e.g. 0.8 2.0; 1 1 turns it off) and a share between 0 and 1.")
     distributed = dist.is_available() and dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     audio_cfg = configs.AudioConfig()
@@ -187,7 +221,8 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
         for group in opt_g.param_groups + opt_d.param_groups:
             group["lr"] = lr
         g = torch.Generator().manual_seed(step_seed(run.seed, step) * 64 + rank)
-        real = random_segments(train_clips, per_rank, run.segment_size, g).to(device)
+        real = random_segments(train_clips, per_rank, run.segment_size, g, run.pitch_shift,
+                               run.pitch_shift_share).to(device)
         generator_learns = not run.warmup <= step < run.warmup + run.disc_warmup
         with torch.set_grad_enabled(generator_learns):
             fake = G(mel_in(real))
@@ -280,6 +315,11 @@ def main(argv=None) -> None:
     parser.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate of all networks")
     parser.add_argument("--phase-weight", type=float, default=d.phase_weight,
                         help="weight of losses.phase_loss in the generator's loss (0: the paper's losses only)")
+    parser.add_argument("--pitch-shift", type=float, nargs=2, default=d.pitch_shift, metavar=("LO", "HI"),
+                        help="resample a share of the segments by a random factor in [LO, HI] (pitch and formants "
+                        "x factor), so that one speaker also teaches higher or lower voices (default 1 1: off)")
+    parser.add_argument("--pitch-shift-share", type=float, default=d.pitch_shift_share,
+                        help="the share of segments --pitch-shift resamples")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="total over all processes")
     parser.add_argument("--segment-size", type=int, default=d.segment_size)
     parser.add_argument("--seed", type=int, default=d.seed)
@@ -309,7 +349,8 @@ def main(argv=None) -> None:
     if not args.lr > 0:
         parser.error(f"--lr {args.lr}: the learning rate must be a positive number, e.g. 2e-4 or 1e-4.")
     run = VocoderRun(generator=args.config, discriminators=args.discriminators, data=args.data, steps=args.steps,
-                     warmup=args.warmup, disc_warmup=args.disc_warmup, lr=args.lr, phase_weight=args.phase_weight, batch_size=args.batch_size,
+                     warmup=args.warmup, disc_warmup=args.disc_warmup, lr=args.lr, phase_weight=args.phase_weight,
+                     pitch_shift=tuple(args.pitch_shift), pitch_shift_share=args.pitch_shift_share, batch_size=args.batch_size,
                      segment_size=args.segment_size, seed=args.seed,
                      valid_every=args.valid_every, checkpoint_every=args.checkpoint_every,
                      max_seconds=None if args.minutes is None else 60 * args.minutes)
