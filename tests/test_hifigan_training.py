@@ -112,6 +112,12 @@ def test_bad_pitch_shift_is_refused(voice, tmp_path):
                        log=lambda *_: None)
 
 
+def test_bad_pitch_shift_on_the_command_line_says_what_to_give(voice, capsys):
+    with pytest.raises(SystemExit):
+        training.main(["--pitch-shift", "2", "0.8", "--data", str(voice)])
+    assert "0 < LO <= HI" in capsys.readouterr().err
+
+
 def test_pitch_shifted_training_runs(voice, tmp_path):
     history = training.train(small_run(voice, pitch_shift=(0.8, 2.0), pitch_shift_share=1.0), tmp_path / "p.pt",
                              log=lambda *_: None)

@@ -348,6 +348,10 @@ def main(argv=None) -> None:
 
     if not args.lr > 0:
         parser.error(f"--lr {args.lr}: the learning rate must be a positive number, e.g. 2e-4 or 1e-4.")
+    if not 0 < args.pitch_shift[0] <= args.pitch_shift[1] or not 0 <= args.pitch_shift_share <= 1:
+        parser.error(f"--pitch-shift {args.pitch_shift[0]} {args.pitch_shift[1]} --pitch-shift-share "
+                     f"{args.pitch_shift_share}: give factors 0 < LO <= HI (e.g. 0.8 2.0; 1 1 turns it off) and a "
+                     "share between 0 and 1.")
     run = VocoderRun(generator=args.config, discriminators=args.discriminators, data=args.data, steps=args.steps,
                      warmup=args.warmup, disc_warmup=args.disc_warmup, lr=args.lr, phase_weight=args.phase_weight,
                      pitch_shift=tuple(args.pitch_shift), pitch_shift_share=args.pitch_shift_share, batch_size=args.batch_size,
