@@ -287,3 +287,30 @@ def test_study_summary_keeps_arms_measured_elsewhere(tmp_path, monkeypatch):
     assert table["arms"]["mel"] == [{"arm": "mel", "step": 2}]  # the folder's own curve wins
     assert table["arms"]["gan_dwarm"] == [{"arm": "gan_dwarm", "step": 7}]  # kept from the earlier summary
     assert "gan_dwarm" not in study.summary(study_dir, {"test": []})["arms"]
+
+
+def test_study_arm_restarts_from_an_exported_point_with_new_discriminators(voice, tmp_path, monkeypatch):
+    """A new machine has the shipped point and its curve but no training checkpoint: the arm goes on from
+    the file's step and seconds, the discriminators warm up against the frozen generator first."""
+    monkeypatch.setitem(study.ARMS, "tiny", run(voice, steps=10**6, warmup=1, disc_warmup=3))
+    clips = {"train": [harmonic(130, 0.5)], "valid": [], "test": []}
+    held_out = [harmonic(125, 0.3)]
+    first = training.train(run(voice, steps=6, warmup=1), tmp_path / "old.pt", log=lambda *_: None)
+    point = training.export_vocoder(tmp_path / "old.pt", tmp_path / "point.pt", half=True)
+    curve = [{"arm": "tiny", "budget_seconds": 1.2, "seconds": 1.25, "step": 3},
+             {"arm": "tiny", "budget_seconds": 2.4, "seconds": 2.45, "step": 6}]
+    with pytest.raises(ValueError, match="does not hold"):
+        study.run_arm("tiny", tmp_path / "bad", 0.06, 3, clips, held_out=held_out, restart=point, curve=curve[:1],
+                      log=lambda *_: None)
+    rows = study.run_arm("tiny", tmp_path / "tiny", 0.06, 3, clips, held_out=held_out, restart=point, curve=curve,
+                         log=lambda *_: None)
+    assert first.step[-1] == 6 and rows[:2] == curve  # the curve goes on where the file stood
+    assert len(rows) == 3 and rows[2]["budget_seconds"] == pytest.approx(3.6) and rows[2]["seconds"] >= 3.6
+    assert rows[2]["step"] > 6 and rows[2]["restarted_from"]["step"] == 6
+    saved = training.load_checkpoint(tmp_path / "tiny" / "train.pt")
+    assert saved["history"]["step"][0] == 7  # steps count on from the file's
+    assert saved["run"]["warmup"] == 6 and saved["run"]["disc_warmup"] == 3
+    assert all(d > 0 for d in saved["history"]["loss_d"])  # no mel-only step: the discriminators train throughout
+    again = study.run_arm("tiny", tmp_path / "tiny", 0.06, 3, clips, held_out=held_out, restart=point, curve=curve,
+                          log=lambda *_: None)
+    assert again == rows  # resumes from its own checkpoint: nothing trains again

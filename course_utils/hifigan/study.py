@@ -2,6 +2,8 @@
 
     python -m course_utils.hifigan.study --arm gan_dwarm --minutes 45 --points 5
     python -m course_utils.hifigan.study --table --export course_utils/pretrained/vocoder_study.json
+    python -m course_utils.hifigan.study --arm mpd_pitch --other-voice --minutes 297 --points 33 \
+        --restart-from course_utils/pretrained/vocoder_v3_gan_cpu.pt   # a new machine: go on from the shipped point
 
 Every arm starts from `course_utils/pretrained/vocoder_v3.pt` (14,000 mel-loss steps) with the same data,
 batch and seed, and trains for `--minutes` of one thread's CPU time in training steps (evaluation is not counted), in `--points`
@@ -86,34 +88,55 @@ def vocode_with(generator: torch.nn.Module):
 
 def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *, held_out=None,
             start: Path | None = None, other_voice: list | None = None, parent: Path | None = None,
-            log=print) -> list[dict]:
+            restart: Path | None = None, curve: list[dict] | None = None, log=print) -> list[dict]:
     """Train arm `name` in `points` chunks up to `minutes` of training time, from the exported vocoder
     `start` (default: the shipped V3); score on `held_out` (default: `test_clips`) after each chunk, and on
     `other_voice` clips too when given (the row's "other_voice").
 
     `parent`: the folder of another arm to go on from when this one has no checkpoint yet: its checkpoint
-    (generator, discriminators, optimisers) and curve are copied, so the new curve begins where it stood."""
+    (generator, discriminators, optimisers) and curve are copied, so the new curve begins where it stood.
+    `restart`: when the arm has no checkpoint (a new machine), go on from this exported point of the arm
+    instead (e.g. the shipped `vocoder_v3_gan_cpu.pt`): its generator, new discriminators and optimisers, the
+    arm's discriminator-only warm-up first; `curve` (the arm's rows, e.g. from the shipped
+    vocoder_study.json) must hold the file's step, and the time budget counts on from that row's seconds."""
     folder.mkdir(parents=True, exist_ok=True)
-    checkpoint, curve_file = folder / "train.pt", folder / "curve.jsonl"
+    checkpoint, curve_file, restart_file = folder / "train.pt", folder / "curve.jsonl", folder / "restart.json"
     if parent is not None and not checkpoint.is_file():
         if not (parent / "train.pt").is_file():
             raise FileNotFoundError(f"{parent / 'train.pt'}: the arm to go on from has no checkpoint; run it first.")
         shutil.copyfile(parent / "train.pt", checkpoint)
         if (parent / "curve.jsonl").is_file():
             shutil.copyfile(parent / "curve.jsonl", curve_file)
+    if restart is not None and not checkpoint.is_file() and not restart_file.is_file():
+        step = int(training.load_checkpoint(restart).get("metadata", {}).get("step", -1))
+        rows = [row for row in curve or [] if row["step"] <= step]
+        if not rows or rows[-1]["step"] != step:
+            raise ValueError(f"{restart} was exported at step {step}, a step the arm's curve does not hold: "
+                             f"restart from a point of the arm {name!r} (its curve's steps: "
+                             f"{[row['step'] for row in curve or []]}).")
+        kept = shutil.copyfile(restart, folder / "restart_from.pt")  # the shipped file may be replaced later
+        curve_file.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        restart_file.write_text(json.dumps({"file": str(kept), "from": str(restart), "step": step,
+                                            "seconds": rows[-1]["seconds"]}))
+    # after a restart, training.train counts steps on from the file's step but seconds from zero
+    restarted = json.loads(restart_file.read_text()) if restart_file.is_file() else None
+    offset = restarted["seconds"] if restarted else 0.0
     done = [json.loads(line) for line in curve_file.read_text().splitlines()] if curve_file.is_file() else []
     held_out = test_clips(clips) if held_out is None else held_out
     for point in range(1, points + 1):
         budget = 60 * minutes * point / points
-        if any(abs(row["budget_seconds"] - budget) < 1e-6 * budget for row in done):
+        if any(abs(row["budget_seconds"] - budget) < 1e-6 * budget for row in done) or budget <= offset:
             continue
-        run = replace(ARMS[name], max_seconds=budget)
-        history = training.train(run, checkpoint, clips=clips, init_generator=start or pretrained_v3(), log=log)
+        run = replace(ARMS[name], max_seconds=budget - offset)
+        if restarted:  # the discriminator-only warm-up starts at the file's step
+            run = replace(run, warmup=restarted["step"])
+        history = training.train(run, checkpoint, clips=clips, log=log,
+                                 init_generator=restarted["file"] if restarted else start or pretrained_v3())
         snapshot = training.export_vocoder(checkpoint, folder / f"step_{history.step[-1]}.pt")
         G, _ = training.load_vocoder(snapshot)
         table = evaluate.compare(held_out, {name: vocode_with(G)})[name]
-        row = {"arm": name, "budget_seconds": budget, "seconds": history.seconds[-1], "step": history.step[-1],
-               **_clean(table)}
+        row = {"arm": name, "budget_seconds": budget, "seconds": offset + history.seconds[-1], "step": history.step[-1],
+               **({"restarted_from": restarted} if restarted else {}), **_clean(table)}
         if other_voice is not None:
             row["other_voice"] = _clean(evaluate.compare(other_voice, {name: vocode_with(G)})[name])
         done.append(row)
@@ -172,6 +195,12 @@ def main(argv=None) -> None:
                         help="also score every point on the other voice (other_voice_clips)")
     parser.add_argument("--from-arm", choices=sorted(ARMS), default=None,
                         help="go on from this arm's checkpoint and curve (when the arm has none of its own yet)")
+    parser.add_argument("--restart-from", default=None, metavar="VOCODER",
+                        help="when the arm has no checkpoint in the folder (a new machine): go on from this exported "
+                             "point of it (e.g. course_utils/pretrained/vocoder_v3_gan_cpu.pt) with new "
+                             "discriminators after the arm's discriminator-only warm-up; its curve from --curves")
+    parser.add_argument("--curves", default=str(Path(__file__).parents[1] / "pretrained" / "vocoder_study.json"),
+                        help="with --restart-from: the study JSON that holds the arm's curve (default: the shipped one)")
     parser.add_argument("--table", action="store_true", help="print the baselines and every arm's curve")
     parser.add_argument("--export", default=None,
                         help="with --table: also write it all to this JSON file (its arms that the folder lacks are kept)")
@@ -189,9 +218,11 @@ def main(argv=None) -> None:
             Path(args.export).write_text(json.dumps(table, indent=1) + "\n")
         return
     other = other_voice_clips() if args.other_voice else None
+    shipped = json.loads(Path(args.curves).read_text())["arms"] if args.restart_from else {}
     for arm in args.arm or []:
         run_arm(arm, folder / arm, args.minutes, args.points, clips, other_voice=other,
-                parent=folder / args.from_arm if args.from_arm else None)
+                parent=folder / args.from_arm if args.from_arm else None,
+                restart=Path(args.restart_from) if args.restart_from else None, curve=shipped.get(arm))
 
 
 if __name__ == "__main__":
