@@ -303,13 +303,13 @@ def test_study_arm_restarts_from_an_exported_point_with_new_discriminators(voice
         study.run_arm("tiny", tmp_path / "bad", 0.06, 3, clips, held_out=held_out, restart=point, curve=curve[:1],
                       log=lambda *_: None)
     rows = study.run_arm("tiny", tmp_path / "tiny", 0.06, 3, clips, held_out=held_out, restart=point, curve=curve,
-                         log=lambda *_: None)
+                         restart_disc_warmup=4, log=lambda *_: None)
     assert first.step[-1] == 6 and rows[:2] == curve  # the curve goes on where the file stood
     assert len(rows) == 3 and rows[2]["budget_seconds"] == pytest.approx(3.6) and rows[2]["seconds"] >= 3.6
     assert rows[2]["step"] > 6 and rows[2]["restarted_from"]["step"] == 6
     saved = training.load_checkpoint(tmp_path / "tiny" / "train.pt")
     assert saved["history"]["step"][0] == 7  # steps count on from the file's
-    assert saved["run"]["warmup"] == 6 and saved["run"]["disc_warmup"] == 3
+    assert saved["run"]["warmup"] == 6 and saved["run"]["disc_warmup"] == 4
     assert all(d > 0 for d in saved["history"]["loss_d"])  # no mel-only step: the discriminators train throughout
     again = study.run_arm("tiny", tmp_path / "tiny", 0.06, 3, clips, held_out=held_out, restart=point, curve=curve,
                           log=lambda *_: None)

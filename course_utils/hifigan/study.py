@@ -88,7 +88,8 @@ def vocode_with(generator: torch.nn.Module):
 
 def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *, held_out=None,
             start: Path | None = None, other_voice: list | None = None, parent: Path | None = None,
-            restart: Path | None = None, curve: list[dict] | None = None, log=print) -> list[dict]:
+            restart: Path | None = None, curve: list[dict] | None = None, restart_disc_warmup: int | None = None,
+            log=print) -> list[dict]:
     """Train arm `name` in `points` chunks up to `minutes` of training time, from the exported vocoder
     `start` (default: the shipped V3); score on `held_out` (default: `test_clips`) after each chunk, and on
     `other_voice` clips too when given (the row's "other_voice").
@@ -97,8 +98,9 @@ def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *
     (generator, discriminators, optimisers) and curve are copied, so the new curve begins where it stood.
     `restart`: when the arm has no checkpoint (a new machine), go on from this exported point of the arm
     instead (e.g. the shipped `vocoder_v3_gan_cpu.pt`): its generator, new discriminators and optimisers, the
-    arm's discriminator-only warm-up first; `curve` (the arm's rows, e.g. from the shipped
-    vocoder_study.json) must hold the file's step, and the time budget counts on from that row's seconds."""
+    arm's discriminator-only warm-up first (or `restart_disc_warmup` steps); `curve` (the arm's rows, e.g. from
+    the shipped vocoder_study.json) must hold the file's step, and the time budget counts on from that row's
+    seconds."""
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint, curve_file, restart_file = folder / "train.pt", folder / "curve.jsonl", folder / "restart.json"
     if parent is not None and not checkpoint.is_file():
@@ -116,8 +118,9 @@ def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *
                              f"{[row['step'] for row in curve or []]}).")
         kept = shutil.copyfile(restart, folder / "restart_from.pt")  # the shipped file may be replaced later
         curve_file.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        warmup = ARMS[name].disc_warmup if restart_disc_warmup is None else restart_disc_warmup
         restart_file.write_text(json.dumps({"file": str(kept), "from": str(restart), "step": step,
-                                            "seconds": rows[-1]["seconds"]}))
+                                            "seconds": rows[-1]["seconds"], "disc_warmup": warmup}))
     # after a restart, training.train counts steps on from the file's step but seconds from zero
     restarted = json.loads(restart_file.read_text()) if restart_file.is_file() else None
     offset = restarted["seconds"] if restarted else 0.0
@@ -129,7 +132,7 @@ def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *
             continue
         run = replace(ARMS[name], max_seconds=budget - offset)
         if restarted:  # the discriminator-only warm-up starts at the file's step
-            run = replace(run, warmup=restarted["step"])
+            run = replace(run, warmup=restarted["step"], disc_warmup=restarted["disc_warmup"])
         history = training.train(run, checkpoint, clips=clips, log=log,
                                  init_generator=restarted["file"] if restarted else start or pretrained_v3())
         snapshot = training.export_vocoder(checkpoint, folder / f"step_{history.step[-1]}.pt")
@@ -198,7 +201,9 @@ def main(argv=None) -> None:
     parser.add_argument("--restart-from", default=None, metavar="VOCODER",
                         help="when the arm has no checkpoint in the folder (a new machine): go on from this exported "
                              "point of it (e.g. course_utils/pretrained/vocoder_v3_gan_cpu.pt) with new "
-                             "discriminators after the arm's discriminator-only warm-up; its curve from --curves")
+                             "discriminators after a discriminator-only warm-up; its curve from --curves")
+    parser.add_argument("--restart-disc-warmup", type=int, default=None, metavar="STEPS",
+                        help="with --restart-from: discriminator-only steps first (default: the arm's)")
     parser.add_argument("--curves", default=str(Path(__file__).parents[1] / "pretrained" / "vocoder_study.json"),
                         help="with --restart-from: the study JSON that holds the arm's curve (default: the shipped one)")
     parser.add_argument("--table", action="store_true", help="print the baselines and every arm's curve")
@@ -222,7 +227,8 @@ def main(argv=None) -> None:
     for arm in args.arm or []:
         run_arm(arm, folder / arm, args.minutes, args.points, clips, other_voice=other,
                 parent=folder / args.from_arm if args.from_arm else None,
-                restart=Path(args.restart_from) if args.restart_from else None, curve=shipped.get(arm))
+                restart=Path(args.restart_from) if args.restart_from else None, curve=shipped.get(arm),
+                restart_disc_warmup=args.restart_disc_warmup)
 
 
 if __name__ == "__main__":
