@@ -10,10 +10,9 @@ from scipy.stats import multivariate_normal
 
 from course_utils import speech
 from course_utils.text import DatasetNotFoundError
+from conftest import FILLETS_FOUND, needs_fillets
 
-FILLETS = sorted(speech.FILLETS_DIR.rglob("*-v-*.ogg")) if speech.FILLETS_DIR.is_dir() else []
-needs_fillets = pytest.mark.skipif(not FILLETS, reason="the Debian package fillets-ng-data-cs is not installed "
-                                   "(sudo apt-get install --no-install-recommends fillets-ng-data-cs)")
+FILLETS = sorted(FILLETS_FOUND.rglob("*-v-*.ogg")) if FILLETS_FOUND else []
 
 
 def tone(seconds=0.5, rate=22050, freq=220.0, amplitude=0.5):
@@ -288,7 +287,7 @@ def test_generate_feeds_the_primer_then_its_own_samples():
 
 # ---------------------------------------------------------------- the real speaker
 @needs_fillets
-def test_the_debian_speaker():
+def test_the_debian_speaker(fillets):
     assert len(FILLETS) == 643
     names = [p.name for p in FILLETS]
     assert len(set(names)) == 643  # names are unique, so the split by name is well defined
