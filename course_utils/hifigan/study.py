@@ -139,7 +139,8 @@ def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *
         G, _ = training.load_vocoder(snapshot)
         table = evaluate.compare(held_out, {name: vocode_with(G)})[name]
         row = {"arm": name, "budget_seconds": budget, "seconds": offset + history.seconds[-1], "step": history.step[-1],
-               **({"restarted_from": restarted} if restarted else {}), **_clean(table)}
+               **({"restarted_from": {k: v for k, v in restarted.items() if k != "file"}} if restarted else {}),
+               **_clean(table)}
         if other_voice is not None:
             row["other_voice"] = _clean(evaluate.compare(other_voice, {name: vocode_with(G)})[name])
         done.append(row)
