@@ -9,8 +9,6 @@ from course_utils import speech
 # The Debian speaker, installed or fetched into the real data cache by `make speech`, found before the
 # fixture below points the data cache to a temporary folder; tests that need it use the `fillets` fixture.
 FILLETS_FOUND = next((d for d in speech.fillets_dirs() if d.is_dir()), None)
-needs_fillets = pytest.mark.skipif(FILLETS_FOUND is None, reason="needs the Debian speaker: make speech "
-                                   "(or sudo apt-get install --no-install-recommends fillets-ng-data-cs)")
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +24,9 @@ def _isolated_dirs(tmp_path, monkeypatch):
 @pytest.fixture
 def fillets(monkeypatch):
     """The Debian speaker's clips folder, set as the installed one (so the readers find it while caches go
-    to the temporary data folder)."""
+    to the temporary data folder); the test is skipped where the speaker is absent."""
+    if FILLETS_FOUND is None:
+        pytest.skip("needs the Debian speaker: make speech "
+                    "(or sudo apt-get install --no-install-recommends fillets-ng-data-cs)")
     monkeypatch.setattr(speech, "FILLETS_DIR", FILLETS_FOUND)
     return FILLETS_FOUND

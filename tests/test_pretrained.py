@@ -9,7 +9,6 @@ from course_utils import speech
 from course_utils.hifigan import evaluate
 from course_utils.hifigan import training
 from course_utils.hifigan.mel import MelSpectrogram
-from conftest import needs_fillets
 
 PRETRAINED = Path(synthesis.pretrained_path()).parent
 MAX_BYTES = 10 * 2**20
@@ -43,7 +42,6 @@ def test_vocoder_loads_with_weights_only_and_vocodes():
     assert audio.shape == (1, 1, 8 * 256) and audio.abs().max() <= 1
 
 
-@needs_fillets
 def test_vocoder_beats_griffin_lim_on_the_full_band_mel_of_held_out_speech(fillets):
     clips = speech.load_speech("fillets", sample_rate=22050)
     held_out = [c for c in clips["test"] if len(c) > 2 * 22050][:4]

@@ -10,9 +10,6 @@ from scipy.stats import multivariate_normal
 
 from course_utils import speech
 from course_utils.text import DatasetNotFoundError
-from conftest import FILLETS_FOUND, needs_fillets
-
-FILLETS = sorted(FILLETS_FOUND.rglob("*-v-*.ogg")) if FILLETS_FOUND else []
 
 
 def tone(seconds=0.5, rate=22050, freq=220.0, amplitude=0.5):
@@ -286,10 +283,10 @@ def test_generate_feeds_the_primer_then_its_own_samples():
 
 
 # ---------------------------------------------------------------- the real speaker
-@needs_fillets
 def test_the_debian_speaker(fillets):
-    assert len(FILLETS) == 643
-    names = [p.name for p in FILLETS]
+    clips = sorted(fillets.rglob("*-v-*.ogg"))
+    assert len(clips) == 643
+    names = [p.name for p in clips]
     assert len(set(names)) == 643  # names are unique, so the split by name is well defined
     counts = {s: sum(speech.split_of(n) == s for n in names) for s in speech.SPLITS}
     assert counts == {"train": 510, "valid": 65, "test": 68}
