@@ -2,6 +2,7 @@ import dataclasses
 """The vocoder measures of issue-level quality: frame-rate buzz, pitch accuracy; the training options the
 study uses (discriminator warm-up, multi-period only, learning rate, COURSE_SPEECH_DIR); the study runner."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -314,3 +315,53 @@ def test_study_arm_restarts_from_an_exported_point_with_new_discriminators(voice
     again = study.run_arm("tiny", tmp_path / "tiny", 0.06, 3, clips, held_out=held_out, restart=point, curve=curve,
                           log=lambda *_: None)
     assert again == rows  # resumes from its own checkpoint: nothing trains again
+
+
+def test_a_run_goes_on_from_an_exported_generator_and_training_state_as_if_never_stopped(voice, tmp_path):
+    """An exported generator plus `export_training_state` (discriminators, optimisers) continue the run nearly
+    as resuming its checkpoint does; new discriminators and optimisers (the generator alone) do not."""
+    quiet = lambda *_: None
+    training.train(run(voice, steps=6, warmup=1), tmp_path / "old.pt", log=quiet)
+    point = training.export_vocoder(tmp_path / "old.pt", tmp_path / "point.pt")
+    state = training.export_training_state(tmp_path / "old.pt", tmp_path / "state.pt")
+    shutil.copyfile(tmp_path / "old.pt", tmp_path / "resumed.pt")
+    training.train(run(voice, steps=9, warmup=1), tmp_path / "resumed.pt", log=quiet)
+    training.train(run(voice, steps=9, warmup=1), tmp_path / "with_state.pt", init_generator=point,
+                   init_state=state, log=quiet)
+    training.train(run(voice, steps=9, warmup=1), tmp_path / "without.pt", init_generator=point, log=quiet)
+    old, resumed, with_state, without = (training.load_checkpoint(tmp_path / f"{n}.pt")
+                                         for n in ("old", "resumed", "with_state", "without"))
+
+    def distance(a, b, key="model"):
+        return sum(float((a[key][k].float() - b[key][k].float()).abs().sum()) for k in a[key])
+
+    moved = distance(resumed, old)  # what three steps changed
+    assert moved > 0 and with_state["step"] == resumed["step"] == 9
+    assert distance(with_state, resumed) < 0.05 * moved  # Adam's moments went through bfloat16, nothing else
+    assert distance(without, resumed) > 0.3 * moved
+    assert distance(with_state, resumed, "mpd") < 0.05 * distance(resumed, old, "mpd")
+    assert training.load_checkpoint(state)["opt_g"]["state"][0]["exp_avg"].dtype == torch.bfloat16
+    training.train(run(voice, steps=7, warmup=1), tmp_path / "old.pt", log=quiet)  # one step on: a later state
+    later = training.export_training_state(tmp_path / "old.pt", tmp_path / "later.pt")
+    with pytest.raises(training.CheckpointError, match="step 7"):
+        training.train(run(voice, steps=9, warmup=1), tmp_path / "mismatch.pt", init_generator=point,
+                       init_state=later, log=quiet)
+
+
+def test_study_arm_restarts_with_the_shipped_training_state(voice, tmp_path, monkeypatch):
+    """With the training state exported beside the point, the restart keeps the discriminators: no
+    discriminator-only warm-up by default, and every point leaves its own state to restart from."""
+    monkeypatch.setitem(study.ARMS, "tiny", run(voice, steps=10**6, warmup=1, disc_warmup=3))
+    clips = {"train": [harmonic(130, 0.5)], "valid": [], "test": []}
+    training.train(run(voice, steps=6, warmup=1), tmp_path / "old.pt", log=lambda *_: None)
+    point = training.export_vocoder(tmp_path / "old.pt", tmp_path / "point.pt", half=True)
+    state = training.export_training_state(tmp_path / "old.pt", tmp_path / "state.pt")
+    curve = [{"arm": "tiny", "budget_seconds": 2.4, "seconds": 2.45, "step": 6}]
+    rows = study.run_arm("tiny", tmp_path / "tiny", 0.06, 2, clips, held_out=[harmonic(125, 0.3)], restart=point,
+                         curve=curve, restart_state=state, log=lambda *_: None)
+    saved = training.load_checkpoint(tmp_path / "tiny" / "train.pt")
+    assert saved["run"]["warmup"] == 6 and saved["run"]["disc_warmup"] == 0
+    assert rows[-1]["restarted_from"]["disc_warmup"] == 0 and "state" not in rows[-1]["restarted_from"]
+    last = rows[-1]["step"]
+    assert last > 6 and (tmp_path / "tiny" / f"step_{last}_state.pt").is_file()
+    assert training.load_checkpoint(tmp_path / "tiny" / f"step_{last}_state.pt")["step"] == last

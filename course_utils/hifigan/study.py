@@ -4,6 +4,7 @@
     python -m course_utils.hifigan.study --table --export course_utils/pretrained/vocoder_study.json
     python -m course_utils.hifigan.study --arm mpd_pitch --other-voice --minutes 297 --points 33 \
         --restart-from course_utils/pretrained/vocoder_v3_gan_cpu.pt   # a new machine: go on from the shipped point
+        --restart-state data/training_state/vocoder_v3_gan_cpu_state.pt  # ... with its discriminators and optimisers
 
 Every arm starts from `course_utils/pretrained/vocoder_v3.pt` (14,000 mel-loss steps) with the same data,
 batch and seed, and trains for `--minutes` of one thread's CPU time in training steps (evaluation is not counted), in `--points`
@@ -89,7 +90,7 @@ def vocode_with(generator: torch.nn.Module):
 def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *, held_out=None,
             start: Path | None = None, other_voice: list | None = None, parent: Path | None = None,
             restart: Path | None = None, curve: list[dict] | None = None, restart_disc_warmup: int | None = None,
-            log=print) -> list[dict]:
+            restart_state: Path | None = None, log=print) -> list[dict]:
     """Train arm `name` in `points` chunks up to `minutes` of training time, from the exported vocoder
     `start` (default: the shipped V3); score on `held_out` (default: `test_clips`) after each chunk, and on
     `other_voice` clips too when given (the row's "other_voice").
@@ -100,7 +101,9 @@ def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *
     instead (e.g. the shipped `vocoder_v3_gan_cpu.pt`): its generator, new discriminators and optimisers, the
     arm's discriminator-only warm-up first (or `restart_disc_warmup` steps); `curve` (the arm's rows, e.g. from
     the shipped vocoder_study.json) must hold the file's step, and the time budget counts on from that row's
-    seconds."""
+    seconds. `restart_state`: the file's discriminators and optimisers (`training.export_training_state` at its
+    step): they go on instead of new ones, with no warm-up unless `restart_disc_warmup` asks for one.
+    Every point also leaves `step_<N>_state.pt` beside `step_<N>.pt`, to restart from it in the same way."""
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint, curve_file, restart_file = folder / "train.pt", folder / "curve.jsonl", folder / "restart.json"
     if parent is not None and not checkpoint.is_file():
@@ -117,10 +120,13 @@ def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *
                              f"restart from a point of the arm {name!r} (its curve's steps: "
                              f"{[row['step'] for row in curve or []]}).")
         kept = shutil.copyfile(restart, folder / "restart_from.pt")  # the shipped file may be replaced later
+        state = shutil.copyfile(restart_state, folder / "restart_state.pt") if restart_state else None
         curve_file.write_text("".join(json.dumps(row) + "\n" for row in rows))
-        warmup = ARMS[name].disc_warmup if restart_disc_warmup is None else restart_disc_warmup
+        default = 0 if restart_state else ARMS[name].disc_warmup
+        warmup = default if restart_disc_warmup is None else restart_disc_warmup
         restart_file.write_text(json.dumps({"file": str(kept), "from": str(restart), "step": step,
-                                            "seconds": rows[-1]["seconds"], "disc_warmup": warmup}))
+                                            "seconds": rows[-1]["seconds"], "disc_warmup": warmup,
+                                            **({"state": str(state), "state_from": str(restart_state)} if state else {})}))
     # after a restart, training.train counts steps on from the file's step but seconds from zero
     restarted = json.loads(restart_file.read_text()) if restart_file.is_file() else None
     offset = restarted["seconds"] if restarted else 0.0
@@ -134,12 +140,15 @@ def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *
         if restarted:  # the discriminator-only warm-up starts at the file's step
             run = replace(run, warmup=restarted["step"], disc_warmup=restarted["disc_warmup"])
         history = training.train(run, checkpoint, clips=clips, log=log,
-                                 init_generator=restarted["file"] if restarted else start or pretrained_v3())
+                                 init_generator=restarted["file"] if restarted else start or pretrained_v3(),
+                                 init_state=restarted.get("state") if restarted else None)
         snapshot = training.export_vocoder(checkpoint, folder / f"step_{history.step[-1]}.pt")
+        training.export_training_state(checkpoint, folder / f"step_{history.step[-1]}_state.pt")
         G, _ = training.load_vocoder(snapshot)
         table = evaluate.compare(held_out, {name: vocode_with(G)})[name]
         row = {"arm": name, "budget_seconds": budget, "seconds": offset + history.seconds[-1], "step": history.step[-1],
-               **({"restarted_from": {k: v for k, v in restarted.items() if k != "file"}} if restarted else {}),
+               **({"restarted_from": {k: v for k, v in restarted.items() if k not in ("file", "state")}}
+                  if restarted else {}),
                **_clean(table)}
         if other_voice is not None:
             row["other_voice"] = _clean(evaluate.compare(other_voice, {name: vocode_with(G)})[name])
@@ -203,8 +212,13 @@ def main(argv=None) -> None:
                         help="when the arm has no checkpoint in the folder (a new machine): go on from this exported "
                              "point of it (e.g. course_utils/pretrained/vocoder_v3_gan_cpu.pt) with new "
                              "discriminators after a discriminator-only warm-up; its curve from --curves")
+    parser.add_argument("--restart-state", default=None, metavar="STATE",
+                        help="with --restart-from: the discriminators and optimisers exported at the same step "
+                             "(a point's step_<N>_state.pt, or data/training_state/vocoder_v3_gan_cpu_state.pt "
+                             "for the shipped file): they go on instead of new ones")
     parser.add_argument("--restart-disc-warmup", type=int, default=None, metavar="STEPS",
-                        help="with --restart-from: discriminator-only steps first (default: the arm's)")
+                        help="with --restart-from: discriminator-only steps first (default: the arm's; 0 with "
+                             "--restart-state)")
     parser.add_argument("--curves", default=str(Path(__file__).parents[1] / "pretrained" / "vocoder_study.json"),
                         help="with --restart-from: the study JSON that holds the arm's curve (default: the shipped one)")
     parser.add_argument("--table", action="store_true", help="print the baselines and every arm's curve")
@@ -229,7 +243,8 @@ def main(argv=None) -> None:
         run_arm(arm, folder / arm, args.minutes, args.points, clips, other_voice=other,
                 parent=folder / args.from_arm if args.from_arm else None,
                 restart=Path(args.restart_from) if args.restart_from else None, curve=shipped.get(arm),
-                restart_disc_warmup=args.restart_disc_warmup)
+                restart_disc_warmup=args.restart_disc_warmup,
+                restart_state=Path(args.restart_state) if args.restart_state else None)
 
 
 if __name__ == "__main__":

@@ -125,13 +125,16 @@ def _unwrap(module):
 
 
 def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, device: str | torch.device = "cpu",
-          clips: dict | None = None, init_generator: str | os.PathLike | None = None, log=print) -> VocoderHistory:
+          clips: dict | None = None, init_generator: str | os.PathLike | None = None,
+          init_state: str | os.PathLike | None = None, log=print) -> VocoderHistory:
     """Train (or resume) a vocoder; under torchrun each process takes its share of every batch.
 
     `init_generator`: an exported vocoder file (`export_vocoder`) whose generator weights start a new run,
     counting steps on from the step it was exported at, with new discriminators and optimiser states
-    (fine-tuning a pretrained vocoder, or the adversarial phase after a warm-up). Ignored when
-    `checkpoint` exists: the run then resumes from it."""
+    (fine-tuning a pretrained vocoder, or the adversarial phase after a warm-up). `init_state`: with
+    `init_generator`, a file of `export_training_state` written at the same step: the discriminators and
+    optimiser states go on from it instead of starting afresh. Both are ignored when `checkpoint` exists:
+    the run then resumes from it."""
     from .. import speech
 
     lo, hi = run.pitch_shift
@@ -179,8 +182,20 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
                 log(f"Took {len(taken)} of the generator's {len(own)} tensors from {init_generator}; "
                     "the others start afresh.")
         start = int(saved.get("metadata", {}).get("step", 0))
+        if init_state is not None:
+            state = load_checkpoint(init_state, map_location=device)
+            if state.get("step") != start or state.get("run") != {"generator": run.generator,
+                                                                    "discriminators": run.discriminators}:
+                raise CheckpointError(f"{init_state} was written at step {state.get('step')} of a {state.get('run')} "
+                                      f"run; {init_generator} is step {start} of --config {run.generator} with "
+                                      f"{run.discriminators} discriminators: pass the state exported with it.")
+            for name, d in (("mpd", mpd), ("msd", msd)):
+                d.load_state_dict({k[len(name) + 1:]: v for k, v in state["model"].items() if k.startswith(name + ".")})
+            opt_g.load_state_dict(state["opt_g"])  # the bfloat16 moments are read back as float32
+            opt_d.load_state_dict(state["opt_d"])
         if rank == 0:
-            log(f"Started from the generator of {init_generator} (step {start}), new discriminators.")
+            log(f"Started from the generator of {init_generator} (step {start}), "
+                + (f"discriminators and optimisers from {init_state}." if init_state else "new discriminators."))
     if distributed:  # DDP refuses a module without parameters (no multi-scale discriminator)
         G, mpd, msd = (DDP(m) if any(True for _ in m.parameters()) else m for m in (G, mpd, msd))
     if clips is None:
@@ -282,6 +297,23 @@ def export_vocoder(checkpoint, path, *, metadata: dict | None = None, half: bool
                                   "metadata": metadata or {"step": saved["step"], "run": saved["run"]}})
 
 
+def export_training_state(checkpoint, path) -> Path:
+    """What a run needs beside its exported generator to go on elsewhere as if never stopped: the
+    discriminators and both optimisers' states at the checkpoint's step (`train(init_state=...)`). Adam's
+    moments are stored as bfloat16 (float32's range, half its size); the weights stay float32."""
+    saved = load_checkpoint(checkpoint)
+
+    def moments_bf16(opt: dict) -> dict:
+        return {**opt, "state": {i: {k: v.bfloat16() if k != "step" and v.is_floating_point() else v
+                                     for k, v in s.items()} for i, s in opt["state"].items()}}
+
+    discriminators = {f"{d}.{k}": v for d in ("mpd", "msd") for k, v in saved[d].items()}  # one state dict
+    return save_checkpoint(path, {"model": discriminators, "opt_g": moments_bf16(saved["opt_g"]),
+                                  "opt_d": saved["opt_d"], "step": saved["step"],
+                                  "run": {"generator": saved["run"]["generator"],
+                                          "discriminators": saved["run"]["discriminators"]}})
+
+
 def _generator_config(saved: dict) -> configs.GeneratorConfig:
     cfg = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
            for k, v in saved["generator_config"].items()}
@@ -330,6 +362,9 @@ def main(argv=None) -> None:
     parser.add_argument("--export", default=None, help="write the generator's inference file here at the end")
     parser.add_argument("--init-generator", default=None,
                         help="an exported vocoder file to start from (when --checkpoint does not exist yet)")
+    parser.add_argument("--init-state", default=None, metavar="STATE",
+                        help="with --init-generator: its discriminators and optimisers (export_training_state at the "
+                             "same step) instead of new ones")
     args = parser.parse_args(argv)
 
     distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
@@ -361,7 +396,11 @@ def main(argv=None) -> None:
     checkpoint = args.checkpoint or build_dir() / "checkpoints" / f"hifigan_{args.config}.pt"
     if args.init_generator and not Path(args.init_generator).is_file():
         parser.error(f"--init-generator {args.init_generator}: no such file (e.g. course_utils/pretrained/vocoder_v3.pt).")
-    history = train(run, checkpoint, device=device, init_generator=args.init_generator)
+    if args.init_state and not (args.init_generator and Path(args.init_state).is_file()):
+        parser.error(f"--init-state {args.init_state}: give an existing file, and the --init-generator it was "
+                     "exported with (e.g. data/training_state/vocoder_v3_gan_cpu_state.pt with "
+                     "course_utils/pretrained/vocoder_v3_gan_cpu.pt).")
+    history = train(run, checkpoint, device=device, init_generator=args.init_generator, init_state=args.init_state)
     rank = dist.get_rank() if distributed else 0
     if rank == 0:
         done = history.step[-1] if history.step else 0
