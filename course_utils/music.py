@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from .errors import DatasetNotFoundError
 from .train import TrainConfig
-from .runtime import step_seed
+from .runtime import save_npz_atomic, step_seed
 
 LOWEST = 21  # MIDI number of the lowest piano key (A0)
 NUM_KEYS = 88  # A0 .. C8
@@ -94,11 +94,8 @@ def load_chorales(*, seed: int = 0, limit: int | None = None) -> dict[str, list[
             except Exception as err:  # one broken file should not stop the conversion
                 warnings.warn(f"skipped chorale {name}: {err}")
         names = kept
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, lengths=np.array([len(r) for r in rolls]), rolls=np.concatenate(rolls),
-                            names=np.array(names))
-        tmp.replace(path)
+        save_npz_atomic(path, compressed=True, lengths=np.array([len(r) for r in rolls]),
+                        rolls=np.concatenate(rolls), names=np.array(names))
         print(f"converted {len(rolls)} chorales in {time.perf_counter() - tick:.0f} s (cached as {path.name} in the data cache)")
     return _split(list(rolls), JSB_SPLIT, seed)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import uuid
 from pathlib import Path
 from typing import Sequence, TypeVar
 
@@ -125,6 +126,23 @@ def build_dir() -> Path:
     """Executed notebooks, results and checkpoints: COURSE_BUILD_DIR, else build/ in the checkout."""
     path = Path(os.environ.get("COURSE_BUILD_DIR") or project_root() / "build")
     path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_npz_atomic(path: str | os.PathLike, *, compressed: bool = False, **arrays) -> Path:
+    """Write a cache file as numpy's .npz through a temporary file of this writer's own, then rename it:
+    a reader never sees half a file, and writers that race (two notebooks under `pytest -n 2`, DDP ranks)
+    never write into the same temporary file."""
+    import numpy as np
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
+    try:
+        (np.savez_compressed if compressed else np.savez)(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

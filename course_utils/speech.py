@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .runtime import data_dir, step_seed
+from .runtime import data_dir, save_npz_atomic, step_seed
 from .errors import DatasetNotFoundError
 from .train import TrainConfig
 
@@ -237,15 +237,9 @@ def _check_rates(paths, sample_rate: int) -> None:
 
 
 def _write_cache(path: Path, clips: dict[str, np.ndarray], sample_rate: int) -> None:
-    """All clips end to end in one .npz, written to a temporary file and renamed (atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # one per process: DDP ranks may race
-    try:
-        np.savez(tmp, names=np.array(list(clips)), lengths=np.array([len(c) for c in clips.values()], np.int64),
-                 samples=np.concatenate(list(clips.values())), sample_rate=np.array(sample_rate))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """All clips end to end in one .npz, written atomically (DDP ranks may race)."""
+    save_npz_atomic(path, names=np.array(list(clips)), lengths=np.array([len(c) for c in clips.values()], np.int64),
+                    samples=np.concatenate(list(clips.values())), sample_rate=np.array(sample_rate))
 
 
 def _read_cache(path: Path, names: list[str], sample_rate: int) -> dict[str, np.ndarray]:

@@ -101,3 +101,32 @@ def test_record_accepts_numpy_numbers_and_refuses_non_finite_values():
     with pytest.raises(TypeError, match=r"loss.item\(\)"):
         results.record("loss", torch.tensor(1.0))
     assert "bad" not in json.loads((runtime.build_dir() / "results" / "numbers.json").read_text())
+
+
+def test_cache_files_written_by_racing_writers_are_whole(tmp_path):
+    """Writers that race on one cache file (two notebooks under `pytest -n 2`, DDP ranks) each write a
+    temporary file of their own: the file left is one writer's whole payload, and no temporary file stays."""
+    import threading
+
+    import numpy as np
+
+    path = tmp_path / "cache" / "corpus.npz"
+    payloads = [np.full(200_000, i, np.float32) for i in range(6)]
+    errors = []
+
+    def write(x):
+        try:
+            runtime.save_npz_atomic(path, compressed=True, x=x)
+        except Exception as err:  # a shared temporary file makes a rename fail
+            errors.append(err)
+
+    threads = [threading.Thread(target=write, args=(x,)) for x in payloads]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with np.load(path) as data:
+        x = data["x"]
+    assert any(np.array_equal(x, p) for p in payloads)
+    assert [f.name for f in path.parent.iterdir()] == ["corpus.npz"]

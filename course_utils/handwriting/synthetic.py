@@ -239,7 +239,7 @@ def make_corpus(config: SyntheticConfig = SyntheticConfig(), *, cache: bool = Tr
     """
     from dataclasses import asdict
 
-    from ..runtime import data_dir
+    from ..runtime import data_dir, save_npz_atomic
     from ..text import load_ptb
 
     if config.num_lines < 1:
@@ -258,16 +258,13 @@ def make_corpus(config: SyntheticConfig = SyntheticConfig(), *, cache: bool = Tr
         style = random_style(rng)
         lines.append({"text": sentences[i], "strokes": write(sentences[i], style), "writer": style})
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(
-            tmp,
+        save_npz_atomic(
+            path, compressed=True,
             texts=np.array([ln["text"] for ln in lines]),
             lengths=np.array([len(ln["strokes"]) for ln in lines]),
             strokes=np.concatenate([ln["strokes"] for ln in lines]),
             writers=np.array([json.dumps(asdict(ln["writer"])) for ln in lines]),
         )
-        tmp.replace(path)
     return lines
 
 
