@@ -52,9 +52,13 @@ course: install speech
 	done
 	@$(PY) -m course_utils.results
 
+# nbval runs NBVAL_WORKERS notebooks at a time (pytest-xdist, one notebook per worker), each on
+# OMP_NUM_THREADS threads (default 1): much of a notebook is one-threaded (sampling loops, PESQ, ViSQOL).
+NBVAL_WORKERS ?= 2
 test: install speech
 	$(PY) -m pytest -q tests
-	$(PY) -m pytest -q --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900 -p no:cacheprovider $(NOTEBOOKS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -n $(NBVAL_WORKERS) --dist loadfile --nbval \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900 -p no:cacheprovider $(NOTEBOOKS)
 
 # After `make course`: keep the executed notebooks' outputs in notebooks/ (what nbval compares against).
 store-outputs:
