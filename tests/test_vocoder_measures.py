@@ -365,3 +365,24 @@ def test_study_arm_restarts_with_the_shipped_training_state(voice, tmp_path, mon
     last = rows[-1]["step"]
     assert last > 6 and (tmp_path / "tiny" / f"step_{last}_state.pt").is_file()
     assert training.load_checkpoint(tmp_path / "tiny" / f"step_{last}_state.pt")["step"] == last
+
+
+def test_averaging_exported_points_averages_the_weights_the_generator_computes_with(voice, tmp_path):
+    quiet = lambda *_: None
+    ckpt = tmp_path / "run.pt"
+    training.train(run(voice, steps=3, warmup=1), ckpt, log=quiet)
+    first = training.export_vocoder(ckpt, tmp_path / "step_3.pt")
+    training.train(run(voice, steps=6, warmup=1), ckpt, log=quiet)
+    second = training.export_vocoder(ckpt, tmp_path / "step_6.pt")
+    mean = training.average_vocoders([first, second], tmp_path / "mean.pt")
+    (a, _), (b, _), (m, meta) = (training.load_vocoder(p) for p in (first, second, mean))
+    for k, w in m.state_dict().items():
+        assert torch.allclose(w, (a.state_dict()[k] + b.state_dict()[k]) / 2, atol=1e-6), k
+    assert not torch.equal(a.state_dict()["conv_post.weight"], b.state_dict()["conv_post.weight"])
+    assert meta["step"] == 6 and meta["averaged"] == ["step_3.pt", "step_6.pt"]
+    same = training.average_vocoders([second], tmp_path / "one.pt")  # the mean of one point is that point
+    assert all(torch.allclose(w, b.state_dict()[k], atol=1e-6) for k, w in training.load_vocoder(same)[0].state_dict().items())
+    # the file trains like any export: a run starts from it
+    training.train(run(voice, steps=7, warmup=1), tmp_path / "on.pt", init_generator=mean, log=quiet)
+    with pytest.raises(ValueError, match="at least one"):
+        training.average_vocoders([], tmp_path / "none.pt")

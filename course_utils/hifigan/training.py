@@ -13,6 +13,7 @@ are written atomically every `--checkpoint-every` steps and the run resumes from
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import time
@@ -24,6 +25,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.nn.utils import parametrize
 
 from ..train import CheckpointError, load_checkpoint, save_checkpoint
 from . import configs, losses
@@ -295,6 +297,37 @@ def export_vocoder(checkpoint, path, *, metadata: dict | None = None, half: bool
     return save_checkpoint(path, {"model": model, "generator_config": saved["generator_config"],
                                   "audio_config": audio,
                                   "metadata": metadata or {"step": saved["step"], "run": saved["run"]}})
+
+
+def average_vocoders(paths, path, *, metadata: dict | None = None, half: bool = False) -> Path:
+    """One exported vocoder file whose generator's weights are the mean of those of `paths` (points of one
+    run, e.g. the study's last `step_<N>.pt`), the mean taken over the weights the generator computes with
+    (weight norm folded in: w = g v / |v|), then written back in the trainable form (v = w, g = |w|), so the
+    file loads and trains like any export. Averaging the points of a GAN run smooths the point-to-point
+    wobble of its generator (Yazici et al. 2019, "The unusual effectiveness of averaging in GAN training")."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("average_vocoders: give at least one exported vocoder file.")
+    saved = [load_checkpoint(p) for p in paths]
+    configs_seen = {json.dumps(s.get("generator_config"), sort_keys=True) for s in saved}
+    if len(configs_seen) != 1 or "generator_config" not in saved[0]:
+        raise CheckpointError(f"{[str(p) for p in paths]} are not exported vocoders of one configuration: average "
+                              "the points of one run (e.g. its step_<N>.pt files).")
+    plain = [load_vocoder(p)[0].state_dict() for p in paths]
+    mean = {k: sum(sd[k].float() for sd in plain) / len(plain) for k in plain[0]}
+    G = Generator(_generator_config(saved[0]))
+    with torch.no_grad():
+        for name, module in G.named_modules():
+            if parametrize.is_parametrized(module, "weight"):
+                module.weight = mean[f"{name}.weight"]  # weight norm's right inverse: v = w, g = |w|
+        for name, param in G.named_parameters():
+            if ".parametrizations." not in name:
+                param.copy_(mean[name])
+    model = {k: v.half() if half else v for k, v in G.state_dict().items()}
+    audio = asdict(configs.audio_config(saved[-1].get("audio_config")))
+    return save_checkpoint(path, {"model": model, "generator_config": saved[0]["generator_config"], "audio_config": audio,
+                                  "metadata": metadata or {**saved[-1].get("metadata", {}),
+                                                           "averaged": [p.name for p in paths]}})
 
 
 def export_training_state(checkpoint, path) -> Path:
