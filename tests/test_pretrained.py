@@ -64,3 +64,34 @@ def test_shipped_files_are_found_through_the_package_from_any_folder(tmp_path, m
     assert pretrained.path("writer.pt") == synthesis.pretrained_path()
     with pytest.raises(FileNotFoundError, match="ships no 'vocoder_v9.pt'; it ships .*'vocoder_v3.pt'"):
         pretrained.path("vocoder_v9.pt")
+
+
+def test_the_gan_vocoder_run_goes_on_from_its_stored_point_and_state(tmp_path):
+    """A new machine continues the GAN vocoder's run (data/training_state) with the discriminators and
+    optimisers it had."""
+    import dataclasses
+
+    import numpy as np
+    import soundfile as sf
+
+    folder = Path(__file__).parents[1] / "data" / "training_state"
+    point, state_file = folder / "mpd_pitch_step_45663.pt", folder / "mpd_pitch_step_45663_state.pt"
+    assert state_file.stat().st_size <= MAX_BYTES
+    meta = training.load_checkpoint(point)["metadata"]
+    state = training.load_checkpoint(state_file)
+    assert state["step"] == meta["step"]
+    t = np.arange(22050) / 22050
+    sf.write(tmp_path / "a.wav", (0.3 * np.sin(2 * np.pi * 140 * t)).astype(np.float32), 22050)
+    fields = {f.name for f in dataclasses.fields(training.VocoderRun)}
+    run = training.VocoderRun(**{**{k: v for k, v in meta["run"].items() if k in fields},
+                                 "data": str(tmp_path), "steps": meta["step"] + 1, "warmup": meta["step"],
+                                 "disc_warmup": 0, "batch_size": 2, "segment_size": 2048, "max_seconds": None,
+                                 "pitch_shift": tuple(meta["run"]["pitch_shift"])})
+    log = []
+    history = training.train(run, tmp_path / "go_on.pt", init_generator=point,
+                             init_state=state_file, log=log.append)
+    assert history.step == [meta["step"] + 1] and history.loss_d[0] > 0
+    assert any("discriminators and optimisers from" in line for line in log)
+    after = training.load_checkpoint(tmp_path / "go_on.pt")["mpd"]
+    moved = [float((after[k[4:]] - v).abs().max()) for k, v in state["model"].items() if k.startswith("mpd.")]
+    assert 0 < max(moved) < 0.01  # one small step from the shipped discriminators, not new ones
