@@ -313,7 +313,7 @@ def average_vocoders(paths, path, *, metadata: dict | None = None, half: bool = 
     if len(configs_seen) != 1 or "generator_config" not in saved[0]:
         raise CheckpointError(f"{[str(p) for p in paths]} are not exported vocoders of one configuration: average "
                               "the points of one run (e.g. its step_<N>.pt files).")
-    plain = [load_vocoder(p)[0].state_dict() for p in paths]
+    plain = [_plain_generator(s).state_dict() for s in saved]
     mean = {k: sum(sd[k].float() for sd in plain) / len(plain) for k in plain[0]}
     G = Generator(_generator_config(saved[0]))
     with torch.no_grad():
@@ -359,11 +359,16 @@ def load_vocoder(path, device="cpu") -> tuple[Generator, dict]:
     saved = load_checkpoint(path, map_location=device)
     if "generator_config" not in saved:
         raise CheckpointError(f"{path} holds no generator_config: it is not a vocoder file.")
-    G = Generator(_generator_config(saved))
-    G.load_state_dict(saved["model"])
     # files exported before it was stored used the default front end
     metadata = {**saved.get("metadata", {}), "audio_config": configs.audio_config(saved.get("audio_config"))}
-    return G.remove_weight_norm().to(device).eval(), metadata
+    return _plain_generator(saved).to(device).eval(), metadata
+
+
+def _plain_generator(saved: dict) -> Generator:
+    """The generator of a loaded vocoder file, weight norm folded into plain weights."""
+    G = Generator(_generator_config(saved))
+    G.load_state_dict(saved["model"])
+    return G.remove_weight_norm()
 
 
 def main(argv=None) -> None:
@@ -431,8 +436,8 @@ def main(argv=None) -> None:
         parser.error(f"--init-generator {args.init_generator}: no such file (e.g. course_utils/pretrained/vocoder_v3.pt).")
     if args.init_state and not (args.init_generator and Path(args.init_state).is_file()):
         parser.error(f"--init-state {args.init_state}: give an existing file, and the --init-generator it was "
-                     "exported with (e.g. data/training_state/vocoder_v3_gan_cpu_state.pt with "
-                     "course_utils/pretrained/vocoder_v3_gan_cpu.pt).")
+                     "exported with (e.g. data/training_state/mpd_pitch_step_45663_state.pt with "
+                     "data/training_state/mpd_pitch_step_45663.pt).")
     history = train(run, checkpoint, device=device, init_generator=args.init_generator, init_state=args.init_state)
     rank = dist.get_rank() if distributed else 0
     if rank == 0:
