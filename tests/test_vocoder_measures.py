@@ -346,6 +346,13 @@ def test_a_run_goes_on_from_an_exported_generator_and_training_state_as_if_never
     with pytest.raises(training.CheckpointError, match="step 7"):
         training.train(run(voice, steps=9, warmup=1), tmp_path / "mismatch.pt", init_generator=point,
                        init_state=later, log=quiet)
+    # the same generator with its weight-norm directions v written at another scale (as averaging used to)
+    saved = training.load_checkpoint(point)
+    saved["model"] = {k: 2 * v if k.endswith("weight.original1") else v for k, v in saved["model"].items()}
+    rescaled = training.save_checkpoint(tmp_path / "rescaled.pt", saved)
+    with pytest.raises(training.CheckpointError, match="another scale"):
+        training.train(run(voice, steps=9, warmup=1), tmp_path / "rescaled_run.pt", init_generator=rescaled,
+                       init_state=state, log=quiet)
 
 
 def test_study_arm_restarts_with_the_shipped_training_state(voice, tmp_path, monkeypatch):
@@ -382,6 +389,17 @@ def test_averaging_exported_points_averages_the_weights_the_generator_computes_w
     assert meta["step"] == 6 and meta["averaged"] == ["step_3.pt", "step_6.pt"]
     same = training.average_vocoders([second], tmp_path / "one.pt")  # the mean of one point is that point
     assert all(torch.allclose(w, b.state_dict()[k], atol=1e-6) for k, w in training.load_vocoder(same)[0].state_dict().items())
+    # written back with the last point's scale of v (weight norm: w = g v / |v|), so that it trains on like
+    # that point with its optimiser moments: a point whose v is three times longer keeps it
+    saved = training.load_checkpoint(second)
+    saved["model"] = {k: 3 * v if k.endswith("weight.original1") else v for k, v in saved["model"].items()}
+    longer = training.save_checkpoint(tmp_path / "longer.pt", saved)
+    kept = training.load_checkpoint(training.average_vocoders([longer], tmp_path / "kept.pt"))["model"]
+    assert all(torch.allclose(kept[k], v, rtol=1e-5, atol=1e-6) for k, v in saved["model"].items())
+    last_v = {k: v for k, v in training.load_checkpoint(second)["model"].items() if k.endswith("original1")}
+    for k, v in training.load_checkpoint(mean)["model"].items():
+        if k in last_v:
+            assert torch.allclose(v.flatten(1).norm(dim=1), last_v[k].flatten(1).norm(dim=1), rtol=1e-5), k
     # the file trains like any export: a run starts from it
     training.train(run(voice, steps=7, warmup=1), tmp_path / "on.pt", init_generator=mean, log=quiet)
     with pytest.raises(ValueError, match="at least one"):

@@ -191,6 +191,14 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
                 raise CheckpointError(f"{init_state} was written at step {state.get('step')} of a {state.get('run')} "
                                       f"run; {init_generator} is step {start} of --config {run.generator} with "
                                       f"{run.discriminators} discriminators: pass the state exported with it.")
+            expected, found = state.get("generator_v_norms", {}), _v_norms(saved["model"])
+            off = [k for k, n in expected.items() if abs(found.get(k, 0.0) - n) > 0.01 * n]
+            if off:  # the same generator may be written with v at another scale; Adam's moments then misfit
+                raise CheckpointError(f"{init_generator} holds the generator of step {start} with its weight-norm "
+                                      f"directions v at another scale than {init_state} was written for ({len(off)} "
+                                      f"tensors, e.g. {off[0]}: |v| {found.get(off[0], 0.0):.3f}, expected "
+                                      f"{expected[off[0]]:.3f}); the optimiser's moments would not fit it. Pass "
+                                      "the point's own export (export_vocoder of the same checkpoint).")
             for name, d in (("mpd", mpd), ("msd", msd)):
                 d.load_state_dict({k[len(name) + 1:]: v for k, v in state["model"].items() if k.startswith(name + ".")})
             opt_g.load_state_dict(state["opt_g"])  # the bfloat16 moments are read back as float32
@@ -302,9 +310,12 @@ def export_vocoder(checkpoint, path, *, metadata: dict | None = None, half: bool
 def average_vocoders(paths, path, *, metadata: dict | None = None, half: bool = False) -> Path:
     """One exported vocoder file whose generator's weights are the mean of those of `paths` (points of one
     run, e.g. the study's last `step_<N>.pt`), the mean taken over the weights the generator computes with
-    (weight norm folded in: w = g v / |v|), then written back in the trainable form (v = w, g = |w|), so the
-    file loads and trains like any export. Averaging the points of a GAN run smooths the point-to-point
-    wobble of its generator (Yazici et al. 2019, "The unusual effectiveness of averaging in GAN training")."""
+    (weight norm folded in: w = g v / |v|), then written back in the trainable form with the last file's
+    scale of v (g = |w|, v = w |v_last| / |w|): the same generator, and it goes on training like the last
+    point, whose optimiser moments (`export_training_state`) were taken at that scale; with v = w a step of
+    Adam would be up to several times larger relative to the weights. Averaging the points of a GAN run
+    smooths the point-to-point wobble of its generator (Yazici et al. 2019, "The unusual effectiveness of
+    averaging in GAN training")."""
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("average_vocoders: give at least one exported vocoder file.")
@@ -320,6 +331,9 @@ def average_vocoders(paths, path, *, metadata: dict | None = None, half: bool = 
         for name, module in G.named_modules():
             if parametrize.is_parametrized(module, "weight"):
                 module.weight = mean[f"{name}.weight"]  # weight norm's right inverse: v = w, g = |w|
+                g, v = module.parametrizations.weight.original0, module.parametrizations.weight.original1
+                v_last = saved[-1]["model"][f"{name}.parametrizations.weight.original1"].float()
+                v.mul_(_norm_like(v_last, g) / _norm_like(v, g).clamp_min(1e-12))  # w = g v / |v| unchanged
         for name, param in G.named_parameters():
             if ".parametrizations." not in name:
                 param.copy_(mean[name])
@@ -330,10 +344,23 @@ def average_vocoders(paths, path, *, metadata: dict | None = None, half: bool = 
                                                            "averaged": [p.name for p in paths]}})
 
 
+def _v_norms(model: dict) -> dict:
+    """The norm of each weight-norm direction v (`...weight.original1`) of a generator's state dict."""
+    return {k: float(v.float().norm()) for k, v in model.items() if k.endswith("weight.original1")}
+
+
+def _norm_like(v: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Weight norm's |v|: the norm over the dimensions where g has size 1, in g's shape."""
+    dims = [i for i in range(v.dim()) if g.shape[i] == 1]
+    return torch.linalg.vector_norm(v, dim=dims, keepdim=True) if dims else v.abs()
+
+
 def export_training_state(checkpoint, path) -> Path:
     """What a run needs beside its exported generator to go on elsewhere as if never stopped: the
     discriminators and both optimisers' states at the checkpoint's step (`train(init_state=...)`). Adam's
-    moments are stored as bfloat16 (float32's range, half its size); the weights stay float32."""
+    moments are stored as bfloat16 (float32's range, half its size); the weights stay float32. The norms of
+    the generator's weight-norm directions v are kept too: the moments hold only for a generator written at
+    that scale (`export_vocoder` of the same checkpoint), and `train` checks it."""
     saved = load_checkpoint(checkpoint)
 
     def moments_bf16(opt: dict) -> dict:
@@ -343,6 +370,7 @@ def export_training_state(checkpoint, path) -> Path:
     discriminators = {f"{d}.{k}": v for d in ("mpd", "msd") for k, v in saved[d].items()}  # one state dict
     return save_checkpoint(path, {"model": discriminators, "opt_g": moments_bf16(saved["opt_g"]),
                                   "opt_d": saved["opt_d"], "step": saved["step"],
+                                  "generator_v_norms": _v_norms(saved["model"]),
                                   "run": {"generator": saved["run"]["generator"],
                                           "discriminators": saved["run"]["discriminators"]}})
 
