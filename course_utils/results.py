@@ -13,12 +13,11 @@ import numbers
 import os
 import sys
 import time
-import uuid
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from .runtime import build_dir, get_profile, notebook_name, set_notebook  # noqa: F401 (set_notebook: re-exported)
+from .runtime import build_dir, get_profile, notebook_name, set_notebook, write_atomic  # noqa: F401 (set_notebook: re-exported)
 
 
 def results_dir() -> Path:
@@ -115,12 +114,8 @@ def record(name: str, value: float, *, paper: float | None = None, source: str |
                           stacklevel=2)
             records = {}
         records[name] = entry
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            tmp.write_text(json.dumps(records, indent=2, allow_nan=False))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        text = json.dumps(records, indent=2, allow_nan=False)
+        write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def load_all(folder: Path | None = None) -> dict[str, dict[str, dict]]:

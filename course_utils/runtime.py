@@ -6,7 +6,7 @@ import random
 import sys
 import uuid
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 import torch
 
@@ -129,21 +129,28 @@ def build_dir() -> Path:
     return path
 
 
-def save_npz_atomic(path: str | os.PathLike, *, compressed: bool = False, **arrays) -> Path:
-    """Write a cache file as numpy's .npz through a temporary file of this writer's own, then rename it:
-    a reader never sees half a file, and writers that race (two notebooks under `pytest -n 2`, DDP ranks)
-    never write into the same temporary file."""
-    import numpy as np
-
+def write_atomic(path: str | os.PathLike, write: Callable[[Path], object], *, suffix: str = "") -> Path:
+    """Write a file through a temporary file of this writer's own in the same folder (`write(tmp)` writes
+    it), then rename it: a reader never sees half a file, and writers that race (two notebooks under
+    `pytest -n 2`, DDP ranks) never write into the same temporary file. `suffix` ends the temporary name
+    (numpy adds ".npz" to a name without it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
     try:
-        (np.savez_compressed if compressed else np.savez)(tmp, **arrays)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def save_npz_atomic(path: str | os.PathLike, *, compressed: bool = False, **arrays) -> Path:
+    """Write a cache file as numpy's .npz atomically (`write_atomic`)."""
+    import numpy as np
+
+    return write_atomic(path, lambda tmp: (np.savez_compressed if compressed else np.savez)(tmp, **arrays),
+                        suffix=".npz")
 
 
 _notebook = {"name": "scratch"}  # set by setup() at the top of each notebook

@@ -12,7 +12,6 @@ import math
 import os
 import statistics
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -20,7 +19,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .runtime import cap_steps, seed_everything, step_seed
+from .runtime import cap_steps, seed_everything, step_seed, write_atomic
 
 
 @dataclass
@@ -99,17 +98,13 @@ def payload_checksum(payload: dict[str, Any]) -> str:
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write `payload` and its checksum with torch.save to a temporary file of its own in the same
     folder, then rename it: a reader never sees a half-written file, and two writers never share one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {**payload, CHECKSUM_KEY: payload_checksum(payload)}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+
+    def write(tmp: Path) -> None:
         with open(tmp, "xb") as f:
             torch.save(payload, f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    return write_atomic(path, write)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

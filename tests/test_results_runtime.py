@@ -130,3 +130,17 @@ def test_cache_files_written_by_racing_writers_are_whole(tmp_path):
         x = data["x"]
     assert any(np.array_equal(x, p) for p in payloads)
     assert [f.name for f in path.parent.iterdir()] == ["corpus.npz"]
+
+
+def test_an_interrupted_atomic_write_leaves_the_old_file_and_no_temporary_one(tmp_path):
+    path = tmp_path / "cache" / "table.json"
+    runtime.write_atomic(path, lambda tmp: tmp.write_text("old"))
+
+    def cut_off(tmp):
+        tmp.write_text("half a fi")
+        raise KeyboardInterrupt  # the student pressed stop while the file was being written
+
+    with pytest.raises(KeyboardInterrupt):
+        runtime.write_atomic(path, cut_off)
+    assert path.read_text() == "old"
+    assert [f.name for f in path.parent.iterdir()] == ["table.json"]
