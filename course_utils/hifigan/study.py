@@ -4,10 +4,10 @@
     python -m course_utils.hifigan.study --table --export course_utils/pretrained/vocoder_study.json
     python -m course_utils.hifigan.study --arm mpd_pitch --other-voice --minutes 297 --points 33 \
         --restart-from course_utils/pretrained/vocoder_v3_gan_cpu.pt   # a new machine: go on from the shipped point
-    python -m course_utils.hifigan.study --arm mpd_pitch --other-voice --minutes 405 --points 45 \
-        --restart-from data/training_state/mpd_pitch_step_45663.pt \
-        --restart-state data/training_state/mpd_pitch_step_45663_state.pt \
-        --curves data/training_state/vocoder_study_to_45663.json   # ... from a stored point, its discriminators too
+    python -m course_utils.hifigan.study --arm mpd_pitch --other-voice --minutes 441 --points 49 \
+        --restart-from data/training_state/mpd_pitch_last.pt \
+        --restart-state data/training_state/mpd_pitch_last_state.pt \
+        --curves data/training_state/mpd_pitch_curves.json   # ... from a stored point, its discriminators too
 
 Every arm starts from `course_utils/pretrained/vocoder_v3.pt` (14,000 mel-loss steps) with the same data,
 batch and seed, and trains for `--minutes` of one thread's CPU time in training steps (evaluation is not counted), in `--points`
@@ -217,8 +217,8 @@ def main(argv=None) -> None:
                              "discriminators after a discriminator-only warm-up; its curve from --curves")
     parser.add_argument("--restart-state", default=None, metavar="STATE",
                         help="with --restart-from: the discriminators and optimisers exported at the same step "
-                             "(a point's step_<N>_state.pt, e.g. data/training_state/mpd_pitch_step_45663_state.pt "
-                             "for data/training_state/mpd_pitch_step_45663.pt): they go on instead of new ones")
+                             "(a point's step_<N>_state.pt, e.g. data/training_state/mpd_pitch_last_state.pt "
+                             "for data/training_state/mpd_pitch_last.pt): they go on instead of new ones")
     parser.add_argument("--restart-disc-warmup", type=int, default=None, metavar="STEPS",
                         help="with --restart-from: discriminator-only steps first (default: the arm's; 0 with "
                              "--restart-state)")
