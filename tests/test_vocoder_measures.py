@@ -404,3 +404,31 @@ def test_averaging_exported_points_averages_the_weights_the_generator_computes_w
     training.train(run(voice, steps=7, warmup=1), tmp_path / "on.pt", init_generator=mean, log=quiet)
     with pytest.raises(ValueError, match="at least one"):
         training.average_vocoders([], tmp_path / "none.pt")
+
+
+def test_a_stored_study_point_restarts_the_arm_on_another_machine(voice, tmp_path, monkeypatch):
+    """`study --store STEP` keeps a point (its export, training state and curve) from which a new folder
+    restarts the arm with the same discriminators, and refuses a step that has no state."""
+    monkeypatch.setitem(study.ARMS, "tiny", run(voice, steps=10**6, warmup=1, disc_warmup=0))
+    clips = {"train": [harmonic(130, 0.5)], "valid": [], "test": []}
+    quiet = lambda *_: None
+    training.train(run(voice, steps=6, warmup=1), tmp_path / "old.pt", log=quiet)
+    point = training.export_vocoder(tmp_path / "old.pt", tmp_path / "point.pt", half=True)
+    state = training.export_training_state(tmp_path / "old.pt", tmp_path / "state.pt")
+    curve = [{"arm": "tiny", "budget_seconds": 2.4, "seconds": 2.45, "step": 6}]
+    first = study.run_arm("tiny", tmp_path / "here" / "tiny", 0.06, 2, clips, held_out=[harmonic(125, 0.3)],
+                          restart=point, curve=curve, restart_state=state, log=quiet)
+    step = first[-1]["step"]
+    previous = {"arms": {"mel": [{"step": 1}]}, "test_clips": {"start": {}}}
+    files = study.store_point(tmp_path / "here", "tiny", step, tmp_path / "kept", previous)
+    assert [f.name for f in files] == ["tiny_last.pt", "tiny_last_state.pt", "tiny_curves.json"]
+    table = json.loads(files[2].read_text())
+    assert table["arms"]["mel"] == [{"step": 1}] and [r["step"] for r in table["arms"]["tiny"]] == [r["step"] for r in first]
+    assert training.load_checkpoint(files[1])["generator_v_norms"]
+    rows = study.run_arm("tiny", tmp_path / "there" / "tiny", 0.12, 4, clips, held_out=[harmonic(125, 0.3)],
+                         restart=files[0], restart_state=files[1], curve=table["arms"]["tiny"], log=quiet)
+    assert rows[len(first)]["restarted_from"]["step"] == step and rows[-1]["step"] > step
+    restarted = json.loads((tmp_path / "there" / "tiny" / "restart.json").read_text())
+    assert restarted["state_from"] == str(files[1]) and restarted["disc_warmup"] == 0  # its own discriminators
+    with pytest.raises(FileNotFoundError, match="points with one"):
+        study.store_point(tmp_path / "here", "tiny", step + 1, tmp_path / "kept", previous)

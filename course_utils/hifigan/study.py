@@ -8,6 +8,7 @@
         --restart-from data/training_state/mpd_pitch_last.pt \
         --restart-state data/training_state/mpd_pitch_last_state.pt \
         --curves data/training_state/mpd_pitch_curves.json   # ... from a stored point, its discriminators too
+    python -m course_utils.hifigan.study --arm mpd_pitch --store 48633   # keep a point in data/training_state/
 
 Every arm starts from `course_utils/pretrained/vocoder_v3.pt` (14,000 mel-loss steps) with the same data,
 batch and seed, and trains for `--minutes` of one thread's CPU time in training steps (evaluation is not counted), in `--points`
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..train import CHECKSUM_KEY, save_checkpoint
 from . import evaluate, training
 from .configs import AudioConfig
 
@@ -200,6 +202,30 @@ def summary(folder: Path, clips: dict, previous: dict | None = None) -> dict:
                                        for name, run in ARMS.items()}}
 
 
+def store_point(folder: Path, arm: str, step: int, out: Path, previous: dict | None = None) -> list[Path]:
+    """Keep an arm's point so that its run goes on from it on any machine (`--restart-from`,
+    `--restart-state`, `--curves`): `<out>/<arm>_last.pt`, the point's own export (float16);
+    `<arm>_last_state.pt`, its discriminators and optimisers with the norms of the generator's weight-norm
+    directions (what `train` checks); `<arm>_curves.json`, `previous` (e.g. the shipped vocoder_study.json)
+    with the arm's curve up to the point."""
+    point, state_file = folder / arm / f"step_{step}.pt", folder / arm / f"step_{step}_state.pt"
+    if not (point.is_file() and state_file.is_file()):
+        kept = sorted(int(f.stem.split("_")[1]) for f in (folder / arm).glob("step_*_state.pt"))
+        raise FileNotFoundError(f"{folder / arm} holds no point at step {step} with its training state; points "
+                                f"with one: {kept}.")
+    out.mkdir(parents=True, exist_ok=True)
+    saved = training.load_checkpoint(point)
+    files = [training.export_vocoder(point, out / f"{arm}_last.pt", half=True, metadata=saved.get("metadata"))]
+    state = {k: v for k, v in training.load_checkpoint(state_file).items() if k != CHECKSUM_KEY}
+    state["generator_v_norms"] = training._v_norms(saved["model"])  # states written before the check lack them
+    files.append(save_checkpoint(out / f"{arm}_last_state.pt", state))
+    rows = [json.loads(line) for line in (folder / arm / "curve.jsonl").read_text().splitlines()]
+    table = {**(previous or {}), "arms": {**(previous or {}).get("arms", {}), arm: [r for r in rows if r["step"] <= step]}}
+    files.append(out / f"{arm}_curves.json")
+    files[-1].write_text(json.dumps(table, indent=1) + "\n")
+    return files
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m course_utils.hifigan.study", description=__doc__.splitlines()[0])
     parser.add_argument("--arm", choices=sorted(ARMS), action="append", help="repeat for several arms, in order")
@@ -222,6 +248,10 @@ def main(argv=None) -> None:
     parser.add_argument("--restart-disc-warmup", type=int, default=None, metavar="STEPS",
                         help="with --restart-from: discriminator-only steps first (default: the arm's; 0 with "
                              "--restart-state)")
+    parser.add_argument("--store", type=int, default=None, metavar="STEP",
+                        help="keep the --arm's point at STEP in --store-to (its export, training state and curves) "
+                             "for --restart-from/--restart-state/--curves on another machine, and stop")
+    parser.add_argument("--store-to", default="data/training_state", metavar="FOLDER")
     parser.add_argument("--curves", default=str(Path(__file__).parents[1] / "pretrained" / "vocoder_study.json"),
                         help="with --restart-from: the study JSON that holds the arm's curve (default: the shipped one)")
     parser.add_argument("--table", action="store_true", help="print the baselines and every arm's curve")
@@ -232,6 +262,13 @@ def main(argv=None) -> None:
     from ..runtime import build_dir
 
     folder = Path(args.folder) if args.folder else build_dir() / "study"
+    if args.store is not None:
+        if not args.arm or len(args.arm) != 1:
+            parser.error("--store needs the one --arm whose point to keep.")
+        previous = json.loads(Path(args.curves).read_text())
+        for path in store_point(folder, args.arm[0], args.store, Path(args.store_to), previous):
+            print(f"wrote {path}")
+        return
     clips = speech.load_speech(args.data, sample_rate=AudioConfig().sampling_rate)
     if args.table:
         previous = json.loads(Path(args.export).read_text()) if args.export and Path(args.export).is_file() else None
