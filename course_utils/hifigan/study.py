@@ -8,7 +8,7 @@
         --restart-from data/training_state/mpd_pitch_last.pt \
         --restart-state data/training_state/mpd_pitch_last_state.pt \
         --curves data/training_state/mpd_pitch_curves.json   # ... from a stored point, its discriminators too
-    python -m course_utils.hifigan.study --arm mpd_pitch --store 48633   # keep a point in data/training_state/
+    python -m course_utils.hifigan.study --arm mpd_pitch --store 49297   # keep a point in data/training_state/
 
 Every arm starts from `course_utils/pretrained/vocoder_v3.pt` (14,000 mel-loss steps) with the same data,
 batch and seed, and trains for `--minutes` of one thread's CPU time in training steps (evaluation is not counted), in `--points`
