@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..runtime import write_atomic
 from ..train import CHECKSUM_KEY, save_checkpoint
 from . import evaluate, training
 from .configs import AudioConfig
@@ -221,8 +222,8 @@ def store_point(folder: Path, arm: str, step: int, out: Path, previous: dict | N
     files.append(save_checkpoint(out / f"{arm}_last_state.pt", state))
     rows = [json.loads(line) for line in (folder / arm / "curve.jsonl").read_text().splitlines()]
     table = {**(previous or {}), "arms": {**(previous or {}).get("arms", {}), arm: [r for r in rows if r["step"] <= step]}}
-    files.append(out / f"{arm}_curves.json")
-    files[-1].write_text(json.dumps(table, indent=1) + "\n")
+    text = json.dumps(table, indent=1) + "\n"
+    files.append(write_atomic(out / f"{arm}_curves.json", lambda tmp: tmp.write_text(text)))
     return files
 
 
@@ -275,7 +276,8 @@ def main(argv=None) -> None:
         table = summary(folder, clips, previous)
         print(json.dumps(table, indent=1))
         if args.export:
-            Path(args.export).write_text(json.dumps(table, indent=1) + "\n")
+            text = json.dumps(table, indent=1) + "\n"
+            write_atomic(args.export, lambda tmp: tmp.write_text(text))
         return
     other = other_voice_clips() if args.other_voice else None
     shipped = json.loads(Path(args.curves).read_text())["arms"] if args.restart_from else {}
