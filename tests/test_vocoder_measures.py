@@ -315,6 +315,17 @@ def test_study_arm_restarts_from_an_exported_point_with_new_discriminators(voice
     again = study.run_arm("tiny", tmp_path / "tiny", 0.06, 3, clips, held_out=held_out, restart=point, curve=curve,
                           log=lambda *_: None)
     assert again == rows  # resumes from its own checkpoint: nothing trains again
+    # another arm forks from the restarted one: the restart's seconds offset goes on with it, so the fork trains
+    # only up to its next point's budget (not that budget on top of the offset) and at its own learning rate
+    monkeypatch.setitem(study.ARMS, "tiny_low_lr", run(voice, steps=10**6, warmup=1, disc_warmup=3, lr=5e-5))
+    forked = study.run_arm("tiny_low_lr", tmp_path / "low", 0.08, 4, clips, held_out=held_out,
+                           parent=tmp_path / "tiny", log=lambda *_: None)
+    assert forked[:3] == rows and forked[3]["arm"] == "tiny_low_lr" and forked[3]["restarted_from"]["step"] == 6
+    saved = training.load_checkpoint(tmp_path / "low" / "train.pt")
+    trained = saved["history"]["seconds"][-1]  # counted from the restart, as in the parent's checkpoint
+    assert forked[3]["seconds"] == pytest.approx(curve[-1]["seconds"] + trained)
+    assert 4.8 <= forked[3]["seconds"] and trained < 4.8 - 2.0
+    assert saved["run"]["lr"] == 5e-5
 
 
 def test_a_run_goes_on_from_an_exported_generator_and_training_state_as_if_never_stopped(voice, tmp_path):

@@ -9,6 +9,8 @@
         --restart-state data/training_state/mpd_pitch_last_state.pt \
         --curves data/training_state/mpd_pitch_curves.json   # ... from a stored point, its discriminators too
     python -m course_utils.hifigan.study --arm mpd_pitch --store 49297   # keep a point in data/training_state/
+    python -m course_utils.hifigan.study --arm mpd_pitch_low_lr --from-arm mpd_pitch --other-voice \
+        --minutes 441 --points 49   # fork an arm from another's checkpoint in the same folder
 
 Every arm starts from `course_utils/pretrained/vocoder_v3.pt` (14,000 mel-loss steps) with the same data,
 batch and seed, and trains for `--minutes` of one thread's CPU time in training steps (evaluation is not counted), in `--points`
@@ -52,6 +54,10 @@ ARMS = {
     # in [0.8, 2] (log-uniform), so that one speaker's clips also cover higher and lower voices. Meant to go on
     # from (d)'s checkpoint (`--from-arm mpd_dwarm`), not from the start: its curve begins where (d)'s was.
     "mpd_pitch": replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0)),
+    # (h) (g) at a quarter of the learning rate, going on from (g) (`--from-arm mpd_pitch`): the paper decays
+    # the rate by 0.999 per epoch over 2.5M steps (to about a tenth); a CPU run cannot wait that long, so this
+    # asks whether a lower rate alone buys back the PESQ and STOI that the adversarial noise costs
+    "mpd_pitch_low_lr": replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0), lr=5e-5),
 }
 
 
@@ -102,7 +108,8 @@ def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *
     `other_voice` clips too when given (the row's "other_voice").
 
     `parent`: the folder of another arm to go on from when this one has no checkpoint yet: its checkpoint
-    (generator, discriminators, optimisers) and curve are copied, so the new curve begins where it stood.
+    (generator, discriminators, optimisers), curve and restart record are copied, so the new curve begins where
+    it stood.
     `restart`: when the arm has no checkpoint (a new machine), go on from this exported point of the arm
     instead (e.g. the shipped `vocoder_v3_gan_cpu.pt`): its generator, new discriminators and optimisers, the
     arm's discriminator-only warm-up first (or `restart_disc_warmup` steps); `curve` (the arm's rows, e.g. from
@@ -116,8 +123,9 @@ def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *
         if not (parent / "train.pt").is_file():
             raise FileNotFoundError(f"{parent / 'train.pt'}: the arm to go on from has no checkpoint; run it first.")
         shutil.copyfile(parent / "train.pt", checkpoint)
-        if (parent / "curve.jsonl").is_file():
-            shutil.copyfile(parent / "curve.jsonl", curve_file)
+        for kept in (curve_file, restart_file):  # a restarted parent's step and seconds offset go on too
+            if (parent / kept.name).is_file():
+                shutil.copyfile(parent / kept.name, kept)
     if restart is not None and not checkpoint.is_file() and not restart_file.is_file():
         step = int(training.load_checkpoint(restart).get("metadata", {}).get("step", -1))
         rows = [row for row in curve or [] if row["step"] <= step]
