@@ -135,12 +135,13 @@ def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *
                              f"{[row['step'] for row in curve or []]}).")
         kept = shutil.copyfile(restart, folder / "restart_from.pt")  # the shipped file may be replaced later
         state = shutil.copyfile(restart_state, folder / "restart_state.pt") if restart_state else None
-        curve_file.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        write_atomic(curve_file, lambda tmp: tmp.write_text("".join(json.dumps(row) + "\n" for row in rows)))
         default = 0 if restart_state else ARMS[name].disc_warmup
         warmup = default if restart_disc_warmup is None else restart_disc_warmup
-        restart_file.write_text(json.dumps({"file": str(kept), "from": str(restart), "step": step,
-                                            "seconds": rows[-1]["seconds"], "disc_warmup": warmup,
-                                            **({"state": str(state), "state_from": str(restart_state)} if state else {})}))
+        record = json.dumps({"file": str(kept), "from": str(restart), "step": step, "seconds": rows[-1]["seconds"],
+                             "disc_warmup": warmup,
+                             **({"state": str(state), "state_from": str(restart_state)} if state else {})})
+        write_atomic(restart_file, lambda tmp: tmp.write_text(record))
     # after a restart, training.train counts steps on from the file's step but seconds from zero
     restarted = json.loads(restart_file.read_text()) if restart_file.is_file() else None
     offset = restarted["seconds"] if restarted else 0.0
@@ -167,8 +168,8 @@ def run_arm(name: str, folder: Path, minutes: float, points: int, clips: dict, *
         if other_voice is not None:
             row["other_voice"] = _clean(evaluate.compare(other_voice, {name: vocode_with(G)})[name])
         done.append(row)
-        with curve_file.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        text = "".join(json.dumps(r) + "\n" for r in done)  # the whole curve again: never half a line
+        write_atomic(curve_file, lambda tmp: tmp.write_text(text))
         log(json.dumps(row))
     return done
 
@@ -189,7 +190,7 @@ def baselines(folder: Path, held_out: list[np.ndarray], name: str = "baselines",
                                         "start": vocode_with(G)})
     table["original"] = {"hop_periodic_share": float(np.mean([evaluate.hop_periodic_share(c) for c in held_out]))}
     folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(table, indent=1))
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(table, indent=1)))
     return table
 
 
