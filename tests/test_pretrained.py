@@ -75,7 +75,7 @@ def test_the_gan_vocoder_run_goes_on_from_its_stored_point_and_state(tmp_path):
     import soundfile as sf
 
     folder = Path(__file__).parents[1] / "data" / "training_state"
-    point, state_file = folder / "mpd_pitch_last.pt", folder / "mpd_pitch_last_state.pt"
+    point, state_file = folder / "mpd_pitch_low_lr_last.pt", folder / "mpd_pitch_low_lr_last_state.pt"
     assert state_file.stat().st_size <= MAX_BYTES
     meta = training.load_checkpoint(point)["metadata"]
     state = training.load_checkpoint(state_file)
