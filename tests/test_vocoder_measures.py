@@ -64,6 +64,30 @@ def test_scores_report_the_buzz_and_the_pitch():
     assert 60 < evaluate.scores(voice, shifted)["f0_rmse_cents"] < 140
 
 
+def test_stoi_bands_average_to_stoi_and_find_the_band_that_was_damaged():
+    from pystoi import stoi
+    from scipy.signal import butter, sosfiltfilt
+
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * 16000) / 16000
+    # a syllable-rate modulated harmonic voice (fundamental 140 Hz) with a little noise
+    voice = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 25)) * (1.2 + np.sin(2 * np.pi * 4 * t))
+    voice = voice + 0.05 * rng.standard_normal(len(t))
+    # damage the low band only: replace what is below 500 Hz by steady noise of the same power
+    low = butter(8, 500, "lowpass", fs=16000, output="sos")
+    noise = sosfiltfilt(low, rng.standard_normal(len(t)))
+    kept = voice - sosfiltfilt(low, voice)
+    damaged = kept + noise * np.std(sosfiltfilt(low, voice)) / np.std(noise)
+    centres, corr = evaluate.stoi_bands(voice, damaged, 16000)
+    assert corr.shape == centres.shape == (15,) and centres[0] == 150
+    assert corr.mean() == pytest.approx(stoi(voice, damaged, 16000), abs=1e-9)
+    assert corr[centres < 400].max() < 0.5 < corr[centres > 800].min()  # lost below 500 Hz, kept above
+    _, same = evaluate.stoi_bands(voice, voice, 16000)
+    assert same == pytest.approx(np.ones(15), abs=1e-6)
+    with pytest.raises(ValueError, match="longer clips"):
+        evaluate.stoi_bands(voice[:2000], voice[:2000], 16000)
+
+
 def test_visqol_ranks_a_clean_copy_above_a_noisy_one_and_explains_bad_input():
     voice = harmonic(140.0, 2.0, 16000)
     noise = np.random.default_rng(0).standard_normal(len(voice)).astype(np.float32)
