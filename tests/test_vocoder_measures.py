@@ -390,6 +390,31 @@ def test_a_run_goes_on_from_an_exported_generator_and_training_state_as_if_never
                        init_state=state, log=quiet)
 
 
+def test_a_multi_period_only_state_starts_a_run_that_adds_the_multi_scale_discriminator(voice, tmp_path):
+    """slim_mpd -> slim: the multi-period discriminator and its Adam moments go on, the multi-scale one is
+    new; the other way round, or to another multi-period discriminator, is refused."""
+    quiet, log = (lambda *_: None), []
+    training.train(run(voice, discriminators="slim_mpd", steps=4, warmup=1), tmp_path / "mpd.pt", log=quiet)
+    point = training.export_vocoder(tmp_path / "mpd.pt", tmp_path / "point.pt")
+    state = training.export_training_state(tmp_path / "mpd.pt", tmp_path / "state.pt")
+    history = training.train(run(voice, discriminators="slim", steps=5, warmup=4, disc_warmup=1),
+                             tmp_path / "grown.pt", init_generator=point, init_state=state, log=log.append)
+    assert history.step == [5] and any("new multi-scale discriminator" in line for line in log)
+    grown, saved = training.load_checkpoint(tmp_path / "grown.pt"), training.load_checkpoint(state)
+    moved = [float((grown["mpd"][k[4:]].float() - v.float()).abs().max()) for k, v in saved["model"].items()
+             if k.startswith("mpd.")]
+    assert 0 < max(moved) < 0.01  # one small step from the stored multi-period discriminator
+    assert grown["msd"] and not any(k.startswith("msd.") for k in saved["model"])
+    n_mpd = len(saved["opt_d"]["param_groups"][0]["params"])
+    steps = [float(grown["opt_d"]["state"][i]["step"]) for i in sorted(grown["opt_d"]["state"])]
+    assert steps[:n_mpd] == [4.0] * n_mpd and set(steps[n_mpd:]) == {1.0}  # moments went on / began
+    assert training.adds_multi_scale("slim_mpd", "slim") and not training.adds_multi_scale("slim", "slim_mpd")
+    assert not training.adds_multi_scale("slim_mpd", "paper")  # the paper's multi-period discriminator is larger
+    with pytest.raises(training.CheckpointError, match="pass the state exported with it"):
+        training.train(run(voice, discriminators="paper", steps=5, warmup=4), tmp_path / "paper.pt",
+                       init_generator=point, init_state=state, log=quiet)
+
+
 def test_study_arm_restarts_with_the_shipped_training_state(voice, tmp_path, monkeypatch):
     """With the training state exported beside the point, the restart keeps the discriminators: no
     discriminator-only warm-up by default, and every point leaves its own state to restart from."""

@@ -1,7 +1,8 @@
 """Vocoder quality on held-out clips: Griffin-Lim from the same mel-spectrogram as the baseline, and the
 objective measures mel L1 (full-band loss mel, and the 0-8 kHz input band alone), PESQ (wide band,
-16 kHz), STOI (and band by band, `stoi_bands`), ViSQOL (speech mode, 16 kHz), the hop-periodic share (the frame-rate buzz) and pitch
-accuracy (CREPE: F0 error in cents and voiced/unvoiced F1, the periodicity measures of CARGAN and BigVGAN)."""
+16 kHz), STOI (and band by band, `stoi_bands`), ViSQOL (speech mode, 16 kHz), the hop-periodic share (the
+frame-rate buzz) and pitch accuracy (CREPE: F0 error in cents and voiced/unvoiced F1, the periodicity
+measures of CARGAN and BigVGAN)."""
 from __future__ import annotations
 
 import functools

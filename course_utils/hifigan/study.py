@@ -11,6 +11,11 @@
     python -m course_utils.hifigan.study --arm mpd_pitch_low_lr --store 51354   # keep a point in data/training_state/
     python -m course_utils.hifigan.study --arm mpd_pitch_low_lr --from-arm mpd_pitch --other-voice \
         --minutes 441 --points 49   # fork an arm from another's checkpoint in the same folder
+    python -m course_utils.hifigan.study --arm mpd_msd_low_lr --other-voice --minutes 459 --points 51 \
+        --restart-from data/training_state/mpd_pitch_low_lr_last.pt \
+        --restart-state data/training_state/mpd_pitch_low_lr_last_state.pt \
+        --curves data/training_state/mpd_pitch_low_lr_curves.json --curve-of mpd_pitch_low_lr \
+        --restart-disc-warmup 300   # a new arm from another arm's stored point (here: adding the MSD)
 
 Every arm starts from `course_utils/pretrained/vocoder_v3.pt` (14,000 mel-loss steps) with the same data,
 batch and seed, and trains for `--minutes` of one thread's CPU time in training steps (evaluation is not counted), in `--points`
@@ -55,9 +60,15 @@ ARMS = {
     # from (d)'s checkpoint (`--from-arm mpd_dwarm`), not from the start: its curve begins where (d)'s was.
     "mpd_pitch": replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0)),
     # (h) (g) at a quarter of the learning rate, going on from (g) (`--from-arm mpd_pitch`): the paper decays
-    # the rate by 0.999 per epoch over 2.5M steps (to about a tenth); a CPU run cannot wait that long, so this
+    # the rate by 0.999 per epoch over 2.5M steps (to under a twentieth); a CPU run cannot wait that long, so this
     # asks whether a lower rate alone buys back the PESQ and STOI that the adversarial noise costs
     "mpd_pitch_low_lr": replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0), lr=5e-5),
+    # (i) (h) with the multi-scale discriminator back (new; the multi-period one and the optimisers' moments go
+    # on from (h)'s stored point): (h) loses its STOI below 500 Hz, where a harmonic repeats every 44-159
+    # samples, periods the multi-period discriminator (2-11 samples) does not judge; the multi-scale one sees the
+    # waveform at 1, 1/2 and 1/4 of the rate. Started with `--restart-from` (h)'s point, `--restart-state`,
+    # `--curve-of mpd_pitch_low_lr` and `--restart-disc-warmup 300` (discriminator-only steps for the new one).
+    "mpd_msd_low_lr": replace(BASE, discriminators="slim", disc_warmup=300, pitch_shift=(0.8, 2.0), lr=5e-5),
 }
 
 
@@ -255,6 +266,9 @@ def main(argv=None) -> None:
                         help="with --restart-from: the discriminators and optimisers exported at the same step "
                              "(a point's step_<N>_state.pt, e.g. data/training_state/mpd_pitch_low_lr_last_state.pt "
                              "for data/training_state/mpd_pitch_low_lr_last.pt): they go on instead of new ones")
+    parser.add_argument("--curve-of", default=None, metavar="ARM",
+                        help="with --restart-from: the arm of --curves whose curve the restart goes on from "
+                             "(default: --arm; another arm when a new arm starts from that arm's stored point)")
     parser.add_argument("--restart-disc-warmup", type=int, default=None, metavar="STEPS",
                         help="with --restart-from: discriminator-only steps first (default: the arm's; 0 with "
                              "--restart-state)")
@@ -293,7 +307,7 @@ def main(argv=None) -> None:
     for arm in args.arm or []:
         run_arm(arm, folder / arm, args.minutes, args.points, clips, other_voice=other,
                 parent=folder / args.from_arm if args.from_arm else None,
-                restart=Path(args.restart_from) if args.restart_from else None, curve=shipped.get(arm),
+                restart=Path(args.restart_from) if args.restart_from else None, curve=shipped.get(args.curve_of or arm),
                 restart_disc_warmup=args.restart_disc_warmup,
                 restart_state=Path(args.restart_state) if args.restart_state else None)
 

@@ -17,7 +17,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +70,16 @@ class VocoderHistory:
     loss_d: list = field(default_factory=list)
     valid_step: list = field(default_factory=list)
     valid_mel_l1: list = field(default_factory=list)
+
+
+def adds_multi_scale(before: str | None, after: str) -> bool:
+    """Does the discriminator set `after` (a key of configs.DISCRIMINATORS) hold the multi-period
+    discriminator of `before` unchanged plus a multi-scale one that `before` lacks (slim_mpd -> slim)?"""
+    found = configs.DISCRIMINATORS
+    if before not in found or after not in found:
+        return False
+    return found[before].num_scales == 0 < found[after].num_scales and \
+        replace(found[after], num_scales=0) == found[before]
 
 
 def resample(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -186,8 +196,13 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
         start = int(saved.get("metadata", {}).get("step", 0))
         if init_state is not None:
             state = load_checkpoint(init_state, map_location=device)
-            if state.get("step") != start or state.get("run") != {"generator": run.generator,
-                                                                    "discriminators": run.discriminators}:
+            saved_run = state.get("run") or {}
+            # a multi-period-only state may start a run that adds the multi-scale discriminator (new, the same
+            # multi-period one): e.g. slim_mpd -> slim
+            adds_msd = (saved_run.get("generator") == run.generator
+                        and adds_multi_scale(saved_run.get("discriminators"), run.discriminators))
+            if state.get("step") != start or (saved_run != {"generator": run.generator,
+                                                            "discriminators": run.discriminators} and not adds_msd):
                 raise CheckpointError(f"{init_state} was written at step {state.get('step')} of a {state.get('run')} "
                                       f"run; {init_generator} is step {start} of --config {run.generator} with "
                                       f"{run.discriminators} discriminators: pass the state exported with it.")
@@ -199,13 +214,23 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
                                       f"tensors, e.g. {off[0]}: |v| {found.get(off[0], 0.0):.3f}, expected "
                                       f"{expected[off[0]]:.3f}); the optimiser's moments would not fit it. Pass "
                                       "the point's own export (export_vocoder of the same checkpoint).")
-            for name, d in (("mpd", mpd), ("msd", msd)):
+            for name, d in (("mpd", mpd),) + ((("msd", msd),) if not adds_msd else ()):
                 d.load_state_dict({k[len(name) + 1:]: v for k, v in state["model"].items() if k.startswith(name + ".")})
             opt_g.load_state_dict(state["opt_g"])  # the bfloat16 moments are read back as float32
-            opt_d.load_state_dict(state["opt_d"])
+            if adds_msd:  # the multi-period parameters come first in opt_d: their moments, none for the new ones
+                if len(state["opt_d"]["param_groups"][0]["params"]) != len(list(mpd.parameters())):
+                    raise CheckpointError(f"{init_state}: its discriminator optimiser does not match the "
+                                          f"multi-period discriminator of {run.discriminators!r}.")
+                grown = opt_d.state_dict()
+                grown["state"] = dict(state["opt_d"]["state"])
+                opt_d.load_state_dict(grown)
+            else:
+                opt_d.load_state_dict(state["opt_d"])
         if rank == 0:
             log(f"Started from the generator of {init_generator} (step {start}), "
-                + (f"discriminators and optimisers from {init_state}." if init_state else "new discriminators."))
+                + (f"discriminators and optimisers from {init_state}" + (
+                    " and a new multi-scale discriminator." if adds_msd else ".") if init_state
+                   else "new discriminators."))
     if distributed:  # DDP refuses a module without parameters (no multi-scale discriminator)
         G, mpd, msd = (DDP(m) if any(True for _ in m.parameters()) else m for m in (G, mpd, msd))
     if clips is None:
