@@ -208,6 +208,34 @@ def test_study_arm_trains_in_chunks_scores_each_and_resumes(voice, tmp_path, mon
                       log=lambda *_: None)
 
 
+def test_multi_resolution_stft_loss_weighs_loud_harmonics_and_steers_training(voice, tmp_path):
+    from course_utils.hifigan import losses
+
+    real = torch.from_numpy(harmonic(140.0, 0.5))[None, None]
+    real = real + 0.01 * torch.randn_like(real, generator=torch.Generator().manual_seed(1))  # no silent bins
+    assert float(losses.multi_resolution_stft_loss(real, real)) == 0.0
+    # half the amplitude: spectral convergence 0.5 and log term log 2 at every resolution
+    assert float(losses.multi_resolution_stft_loss(real, 0.5 * real)) == pytest.approx(0.5 + np.log(2), abs=1e-4)
+    # the same 20% error on the loudest harmonic (0.2) or on a quiet one (0.2 / 7): the log term alone would
+    # score them alike, the spectral convergence scores the loud one higher
+    t = torch.arange(real.shape[-1]) / RATE
+    loud = real + 0.2 * 0.2 * torch.sin(2 * np.pi * 140.0 * t)
+    quiet = real + 0.2 * 0.2 / 7 * torch.sin(2 * np.pi * 7 * 140.0 * t)
+    assert float(losses.multi_resolution_stft_loss(real, loud)) > 2 * float(losses.multi_resolution_stft_loss(real, quiet))
+    fake = (0.1 * torch.randn_like(real, generator=torch.Generator().manual_seed(0))).requires_grad_()
+    losses.multi_resolution_stft_loss(real, fake).backward()
+    assert torch.isfinite(fake.grad).all() and fake.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="differ in shape"):
+        losses.multi_resolution_stft_loss(real, real[..., :-1])
+    # in training: from the same checkpoint, the generator's step differs with the loss and without it
+    training.train(run(voice, steps=1), tmp_path / "a.pt", log=lambda *_: None)
+    shutil.copyfile(tmp_path / "a.pt", tmp_path / "b.pt")
+    training.train(run(voice, steps=2, warmup=2), tmp_path / "a.pt", log=lambda *_: None)
+    training.train(run(voice, steps=2, warmup=2, stft_weight=10.0), tmp_path / "b.pt", log=lambda *_: None)
+    a, b = (training.load_checkpoint(tmp_path / f)["model"] for f in ("a.pt", "b.pt"))
+    assert any(not torch.allclose(a[k], b[k]) for k in a)
+
+
 def test_phase_loss_is_zero_for_the_same_audio_and_punishes_shifts_and_noise():
     from course_utils.hifigan import losses
 
@@ -413,6 +441,12 @@ def test_a_multi_period_only_state_starts_a_run_that_adds_the_multi_scale_discri
     with pytest.raises(training.CheckpointError, match="pass the state exported with it"):
         training.train(run(voice, discriminators="paper", steps=5, warmup=4), tmp_path / "paper.pt",
                        init_generator=point, init_state=state, log=quiet)
+    # the other way round (a state with both discriminators into a multi-period-only run) is refused too
+    grown_point = training.export_vocoder(tmp_path / "grown.pt", tmp_path / "grown_point.pt")
+    grown_state = training.export_training_state(tmp_path / "grown.pt", tmp_path / "grown_state.pt")
+    with pytest.raises(training.CheckpointError, match="pass the state exported with it"):
+        training.train(run(voice, discriminators="slim_mpd", steps=6, warmup=5), tmp_path / "shrunk.pt",
+                       init_generator=grown_point, init_state=grown_state, log=quiet)
 
 
 def test_study_arm_restarts_with_the_shipped_training_state(voice, tmp_path, monkeypatch):

@@ -45,6 +45,7 @@ class VocoderRun:
     disc_warmup: int = 0  # then this many discriminator-only steps against the frozen generator
     lr: float = configs.OptimConfig.lr  # AdamW, generator and discriminators
     phase_weight: float = 0.0  # > 0 adds this x losses.phase_loss to the generator's loss (not in the paper)
+    stft_weight: float = 0.0  # > 0 adds this x losses.multi_resolution_stft_loss (Parallel WaveGAN's; not in the paper)
     # pitch augmentation (not in the paper): this share of the segments is resampled by a random factor in
     # `pitch_shift` (log-uniform); a factor 1.5 plays the piece 1.5 x faster, pitch and formants 1.5 x higher,
     # so that one speaker's data also covers higher (or lower) voices. (1, 1): off.
@@ -206,7 +207,7 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
                 raise CheckpointError(f"{init_state} was written at step {state.get('step')} of a {state.get('run')} "
                                       f"run; {init_generator} is step {start} of --config {run.generator} with "
                                       f"{run.discriminators} discriminators: pass the state exported with it.")
-            expected, found = state.get("generator_v_norms", {}), _v_norms(saved["model"])
+            expected, found = state.get("generator_v_norms", {}), v_norms(saved["model"])
             off = [k for k, n in expected.items() if abs(found.get(k, 0.0) - n) > 0.01 * n]
             if off:  # the same generator may be written with v at another scale; Adam's moments then misfit
                 raise CheckpointError(f"{init_generator} holds the generator of step {start} with its weight-norm "
@@ -227,10 +228,12 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
             else:
                 opt_d.load_state_dict(state["opt_d"])
         if rank == 0:
-            log(f"Started from the generator of {init_generator} (step {start}), "
-                + (f"discriminators and optimisers from {init_state}" + (
-                    " and a new multi-scale discriminator." if adds_msd else ".") if init_state
-                   else "new discriminators."))
+            if init_state is None:
+                rest = "new discriminators."
+            else:
+                rest = f"discriminators and optimisers from {init_state}"
+                rest += " and a new multi-scale discriminator." if adds_msd else "."
+            log(f"Started from the generator of {init_generator} (step {start}), {rest}")
     if distributed:  # DDP refuses a module without parameters (no multi-scale discriminator)
         G, mpd, msd = (DDP(m) if any(True for _ in m.parameters()) else m for m in (G, mpd, msd))
     if clips is None:
@@ -297,6 +300,8 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
             loss_g = adv + w.feature_matching * fm + w.mel * l1
         if generator_learns and run.phase_weight:
             loss_g = loss_g + run.phase_weight * losses.phase_loss(real, fake)
+        if generator_learns and run.stft_weight:
+            loss_g = loss_g + run.stft_weight * losses.multi_resolution_stft_loss(real, fake)
         if generator_learns:
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -323,13 +328,15 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
 
 def export_vocoder(checkpoint, path, *, metadata: dict | None = None, half: bool = False) -> Path:
     """The generator of a training checkpoint as a small inference file (config, weights, metadata);
-    `half` stores the weights as float16 (half the size; `load_vocoder` computes in float32 all the same)."""
+    `half` stores the weights as float16 (half the size; `load_vocoder` computes in float32 all the same).
+    `checkpoint` may also be an exported file (e.g. to halve it): its metadata is kept."""
     saved = load_checkpoint(checkpoint)
     audio = asdict(configs.audio_config(saved.get("audio_config")))  # older checkpoints: the default front end
     model = {k: v.half() if half and v.is_floating_point() else v for k, v in saved["model"].items()}
     return save_checkpoint(path, {"model": model, "generator_config": saved["generator_config"],
                                   "audio_config": audio,
-                                  "metadata": metadata or {"step": saved["step"], "run": saved["run"]}})
+                                  "metadata": metadata or saved.get("metadata")
+                                  or {"step": saved["step"], "run": saved["run"]}})
 
 
 def average_vocoders(paths, path, *, metadata: dict | None = None, half: bool = False) -> Path:
@@ -369,8 +376,11 @@ def average_vocoders(paths, path, *, metadata: dict | None = None, half: bool = 
                                                            "averaged": [p.name for p in paths]}})
 
 
-def _v_norms(model: dict) -> dict:
-    """The norm of each weight-norm direction v (`...weight.original1`) of a generator's state dict."""
+def v_norms(model: dict) -> dict:
+    """The norm of each weight-norm direction v (`...weight.original1`) of a generator's state dict, over the
+    whole tensor: `export_training_state` stores them and `train(init_state=...)` checks them, since Adam's
+    moments fit only a generator whose v has the scale they were accumulated at (an export that rescales v,
+    as a float16 one must, changes every tensor's norm)."""
     return {k: float(v.float().norm()) for k, v in model.items() if k.endswith("weight.original1")}
 
 
@@ -395,7 +405,7 @@ def export_training_state(checkpoint, path) -> Path:
     discriminators = {f"{d}.{k}": v for d in ("mpd", "msd") for k, v in saved[d].items()}  # one state dict
     return save_checkpoint(path, {"model": discriminators, "opt_g": moments_bf16(saved["opt_g"]),
                                   "opt_d": saved["opt_d"], "step": saved["step"],
-                                  "generator_v_norms": _v_norms(saved["model"]),
+                                  "generator_v_norms": v_norms(saved["model"]),
                                   "run": {"generator": saved["run"]["generator"],
                                           "discriminators": saved["run"]["discriminators"]}})
 
@@ -438,6 +448,9 @@ def main(argv=None) -> None:
     parser.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate of all networks")
     parser.add_argument("--phase-weight", type=float, default=d.phase_weight,
                         help="weight of losses.phase_loss in the generator's loss (0: the paper's losses only)")
+    parser.add_argument("--stft-weight", type=float, default=d.stft_weight,
+                        help="weight of losses.multi_resolution_stft_loss in the generator's loss (0: the paper's "
+                        "losses only)")
     parser.add_argument("--pitch-shift", type=float, nargs=2, default=d.pitch_shift, metavar=("LO", "HI"),
                         help="resample a share of the segments by a random factor in [LO, HI] (pitch and formants "
                         "x factor), so that one speaker also teaches higher or lower voices (default 1 1: off)")
@@ -480,6 +493,7 @@ def main(argv=None) -> None:
                      "share between 0 and 1.")
     run = VocoderRun(generator=args.config, discriminators=args.discriminators, data=args.data, steps=args.steps,
                      warmup=args.warmup, disc_warmup=args.disc_warmup, lr=args.lr, phase_weight=args.phase_weight,
+                     stft_weight=args.stft_weight,
                      pitch_shift=tuple(args.pitch_shift), pitch_shift_share=args.pitch_shift_share, batch_size=args.batch_size,
                      segment_size=args.segment_size, seed=args.seed,
                      valid_every=args.valid_every, checkpoint_every=args.checkpoint_every,
