@@ -1,3 +1,4 @@
+import dataclasses
 import warnings
 
 import numpy as np
@@ -109,6 +110,14 @@ def test_style_transfer_table():
     others = [(d[i].sum() - d[i, i]) / 2 for i in range(3)]
     assert table["own_below_others"] == pytest.approx(np.mean([d[i, i] < others[i] for i in range(3)]))
     assert table["features"]["slant"].shape == (3, 2) and set(table["correlation"]) == {"slant", "width"}
+    # the perfect copier's reference: the primer writers themselves, with new pen randomness
+    same = table["same_writer"]
+    assert set(same) == {"own_nearest", "own_below_others", "own", "others"}
+    assert 0 < same["own"] < same["others"] and 0 <= same["own_nearest"] <= 1
+    again = quality.style_transfer(writer, scale, styles, "go on", "it is", redraws=1)["same_writer"]
+    redrawn = [synthetic.write("it is", dataclasses.replace(s, seed=s.seed + 1000)) for s in styles]
+    assert again["own"] == pytest.approx(np.mean([quality.shape_distance(redrawn[i], synthetic.write("it is", s))
+                                                  for i, s in enumerate(styles)]))
     own_slants = [quality.style_features(synthetic.write("it is", s), "it is")["slant"] for s in styles]
     np.testing.assert_allclose(table["features"]["slant"][:, 0], own_slants)
     # the same font rendering is at distance 0 from itself: a perfect copier's row would have its minimum there
