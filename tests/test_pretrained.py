@@ -75,7 +75,10 @@ def test_the_gan_vocoder_run_goes_on_from_its_stored_point_and_state(tmp_path):
     import soundfile as sf
 
     folder = Path(__file__).parents[1] / "data" / "training_state"
-    point, state_file = folder / "mpd_pitch_low_lr_last.pt", folder / "mpd_pitch_low_lr_last_state.pt"
+    points = sorted(folder.glob("*_last.pt"))  # one arm's point; the file names follow the arm
+    assert len(points) == 1, f"data/training_state/ should hold one run's point, found {points}"
+    point = points[0]
+    state_file = point.with_name(point.stem + "_state.pt")
     assert state_file.stat().st_size <= MAX_BYTES
     meta = training.load_checkpoint(point)["metadata"]
     state = training.load_checkpoint(state_file)
