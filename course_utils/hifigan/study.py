@@ -4,18 +4,17 @@
     python -m course_utils.hifigan.study --table --export course_utils/pretrained/vocoder_study.json
     python -m course_utils.hifigan.study --arm mpd_pitch --other-voice --minutes 297 --points 33 \
         --restart-from course_utils/pretrained/vocoder_v3_gan_cpu.pt   # a new machine: go on from the shipped point
-    python -m course_utils.hifigan.study --arm mpd_pitch_low_lr --other-voice --minutes 477 --points 53 \
-        --restart-from data/training_state/mpd_pitch_low_lr_last.pt \
-        --restart-state data/training_state/mpd_pitch_low_lr_last_state.pt \
-        --curves data/training_state/mpd_pitch_low_lr_curves.json   # ... from a stored point, its discriminators too
-    python -m course_utils.hifigan.study --arm mpd_pitch_low_lr --store 51354   # keep a point in data/training_state/
+    python -m course_utils.hifigan.study --arm mpd_stft_low_lr --other-voice --minutes 513 --points 57 \
+        --restart-from data/training_state/mpd_stft_low_lr_last.pt \
+        --restart-state data/training_state/mpd_stft_low_lr_last_state.pt \
+        --curves data/training_state/mpd_stft_low_lr_curves.json   # ... from a stored point, its discriminators too
+    python -m course_utils.hifigan.study --arm mpd_stft_low_lr --store 55096 \
+        --curves course_utils/pretrained/vocoder_study.json   # keep a point in data/training_state/
     python -m course_utils.hifigan.study --arm mpd_pitch_low_lr --from-arm mpd_pitch --other-voice \
         --minutes 441 --points 49   # fork an arm from another's checkpoint in the same folder
-    python -m course_utils.hifigan.study --arm mpd_msd_low_lr --other-voice --minutes 459 --points 51 \
-        --restart-from data/training_state/mpd_pitch_low_lr_last.pt \
-        --restart-state data/training_state/mpd_pitch_low_lr_last_state.pt \
-        --curves data/training_state/mpd_pitch_low_lr_curves.json --curve-of mpd_pitch_low_lr \
-        --restart-disc-warmup 300   # a new arm from another arm's stored point (here: adding the MSD)
+    python -m course_utils.hifigan.study --arm mpd_stft32_low_lr --other-voice --minutes 459 --points 51 \
+        --restart-from <a stored point of mpd_pitch_low_lr>_last.pt --restart-state <...>_last_state.pt \
+        --curves <...>_curves.json --curve-of mpd_pitch_low_lr   # a new arm from another arm's stored point
 
 Every arm starts from `course_utils/pretrained/vocoder_v3.pt` (14,000 mel-loss steps) with the same data,
 batch and seed, and trains for `--minutes` of one thread's CPU time in training steps (evaluation is not counted), in `--points`
@@ -77,6 +76,9 @@ ARMS = {
     # point the term (1.43) then equals the mel term (45 x 0.249).
     "mpd_stft_low_lr": replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0), lr=5e-5,
                                stft_weight=8.0),
+    # (k) (j) with four times the weight (32), from the same stored point: does more of the loss buy more STOI?
+    "mpd_stft32_low_lr": replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0), lr=5e-5,
+                                 stft_weight=32.0),
 }
 
 
@@ -277,8 +279,8 @@ def main(argv=None) -> None:
                              "discriminators after a discriminator-only warm-up; its curve from --curves")
     parser.add_argument("--restart-state", default=None, metavar="STATE",
                         help="with --restart-from: the discriminators and optimisers exported at the same step "
-                             "(a point's step_<N>_state.pt, e.g. data/training_state/mpd_pitch_low_lr_last_state.pt "
-                             "for data/training_state/mpd_pitch_low_lr_last.pt): they go on instead of new ones")
+                             "(a point's step_<N>_state.pt, e.g. data/training_state/mpd_stft_low_lr_last_state.pt "
+                             "for data/training_state/mpd_stft_low_lr_last.pt): they go on instead of new ones")
     parser.add_argument("--curve-of", default=None, metavar="ARM",
                         help="with --restart-from: the arm of --curves whose curve the restart goes on from "
                              "(default: --arm; another arm when a new arm starts from that arm's stored point)")
