@@ -379,8 +379,8 @@ def average_vocoders(paths, path, *, metadata: dict | None = None, half: bool = 
 def v_norms(model: dict) -> dict:
     """The norm of each weight-norm direction v (`...weight.original1`) of a generator's state dict, over the
     whole tensor: `export_training_state` stores them and `train(init_state=...)` checks them, since Adam's
-    moments fit only a generator whose v has the scale they were accumulated at (an export that rescales v,
-    as a float16 one must, changes every tensor's norm)."""
+    moments fit only a generator whose v has the scale they were accumulated at (a file that writes v at
+    another scale, as a first version of `average_vocoders` did, changes every tensor's norm)."""
     return {k: float(v.float().norm()) for k, v in model.items() if k.endswith("weight.original1")}
 
 
