@@ -197,10 +197,13 @@ def test_study_arm_trains_in_chunks_scores_each_and_resumes(voice, tmp_path, mon
     # the other voice too
     monkeypatch.setitem(study.ARMS, "tiny_pitch", run(voice, steps=10**6, warmup=1, disc_warmup=1,
                                                        pitch_shift=(0.8, 2.0)))
-    forked = study.run_arm("tiny_pitch", tmp_path / "tiny_pitch", 0.03, 3, clips, held_out=held_out,
+    # on the same 0.6 s grid, far enough past the time the parent's steps have used for at least one more step
+    # (a busy machine may take more than a chunk for one step)
+    points = int(np.ceil(rows[1]["seconds"] / 0.6)) + 2
+    forked = study.run_arm("tiny_pitch", tmp_path / "tiny_pitch", 0.01 * points, points, clips, held_out=held_out,
                            other_voice=[harmonic(250, 0.3)], parent=tmp_path / "tiny", log=lambda *_: None)
-    assert forked[:2] == rows and forked[2]["arm"] == "tiny_pitch" and forked[2]["step"] > rows[1]["step"]
-    assert {"pesq", "stoi", "hop_periodic_share"} <= set(forked[2]["other_voice"])
+    assert forked[:2] == rows and forked[-1]["arm"] == "tiny_pitch" and forked[-1]["step"] > rows[1]["step"]
+    assert {"pesq", "stoi", "hop_periodic_share"} <= set(forked[-1]["other_voice"])
     saved = training.load_checkpoint(tmp_path / "tiny_pitch" / "train.pt")
     assert tuple(saved["run"]["pitch_shift"]) == (0.8, 2.0)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
