@@ -215,7 +215,8 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
                                       f"tensors, e.g. {off[0]}: |v| {found.get(off[0], 0.0):.3f}, expected "
                                       f"{expected[off[0]]:.3f}); the optimiser's moments would not fit it. Pass "
                                       "the point's own export (export_vocoder of the same checkpoint).")
-            for name, d in (("mpd", mpd),) + ((("msd", msd),) if not adds_msd else ()):
+            kept = [("mpd", mpd)] if adds_msd else [("mpd", mpd), ("msd", msd)]  # a new multi-scale one starts afresh
+            for name, d in kept:
                 d.load_state_dict({k[len(name) + 1:]: v for k, v in state["model"].items() if k.startswith(name + ".")})
             opt_g.load_state_dict(state["opt_g"])  # the bfloat16 moments are read back as float32
             if adds_msd:  # the multi-period parameters come first in opt_d: their moments, none for the new ones
