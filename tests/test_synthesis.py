@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.handwriting import quality, synthesis, synthetic, window
+from course_utils.handwriting import quality, synthesis, synthetic, train_writer, window
 from course_utils.handwriting.strokes import OffsetScale
 from course_utils.text import UnknownCharactersError
 from course_utils.train import CheckpointError, save_checkpoint
@@ -130,10 +130,10 @@ def test_export_and_load_round_trip(tmp_path):
 
 
 def test_profiles():
-    assert synthesis.run_settings("full").model.hidden_size == 400
-    assert synthesis.run_settings("full").model.num_window == 10
+    assert train_writer.run_settings("full").model.hidden_size == 400
+    assert train_writer.run_settings("full").model.num_window == 10
     with pytest.raises(ValueError, match="quick"):
-        synthesis.run_settings("fast")
+        train_writer.run_settings("fast")
 
 
 def test_a_few_updates_lower_the_loss():
@@ -145,7 +145,7 @@ def test_a_few_updates_lower_the_loss():
     strokes = [synthetic.write(t, synthetic.random_style(rng)) for t in texts]
     train, _ = split_lines(texts, strokes, valid_fraction=0.2)
     model = small_model()
-    history = fit(model, synthesis.random_batches(train, ALPHABET, 4), TrainConfig(steps=30, lr=1e-2, progress=False))
+    history = fit(model, train_writer.random_batches(train, ALPHABET, 4), TrainConfig(steps=30, lr=1e-2, progress=False))
     assert np.mean(history.loss[-5:]) < np.mean(history.loss[:5]) - 0.3
 
 
@@ -167,14 +167,14 @@ def test_bucketed_batches_hold_lines_of_similar_length():
     lengths = [5, 50, 6, 51, 7, 52, 8, 53]
     data = HandwritingSet(["ab"] * 8, [torch.zeros(n, 3) for n in lengths], OffsetScale())
     for step in range(5):
-        x, chars, char_mask, y, mask = synthesis.random_batches(data, ALPHABET, 4, seed=step)(step)
+        x, chars, char_mask, y, mask = train_writer.random_batches(data, ALPHABET, 4, seed=step)(step)
         got = sorted(mask.sum(1).int().tolist())
         assert any(got == sorted(lengths)[i:i + 4] for i in range(5))  # neighbours in length
         assert chars.shape == (4, 2, len(ALPHABET))
-    x, *_ , mask = synthesis.random_batches(data, ALPHABET, 4, bucket=False)(0)
+    x, *_ , mask = train_writer.random_batches(data, ALPHABET, 4, bucket=False)(0)
     assert x.shape[0] == 4
     with pytest.raises(ValueError, match="fewer than a batch"):
-        synthesis.random_batches(data, ALPHABET, 9)
+        train_writer.random_batches(data, ALPHABET, 9)
 
 
 @pytest.mark.filterwarnings("ignore:.*reached the cap")
@@ -196,58 +196,58 @@ def test_training_command_on_mixed_text_and_from_an_exported_writer(tmp_path, ca
 
     first, export = tmp_path / "first.pt", tmp_path / "quick_writer.pt"
     quick = ["--profile", "quick", "--text", "mix", "--lines", "40", "--steps", "1"]
-    synthesis.main(quick + ["--checkpoint", str(first), "--export", str(export)])
+    train_writer.main(quick + ["--checkpoint", str(first), "--export", str(export)])
     assert "training lines (mix)" in capsys.readouterr().out
     writer, scale, meta = synthesis.load_writer(export)
     assert meta["text"] == "mix" and meta["updates"] == 1
-    run = synthesis.run_settings("quick")
-    texts = synthesis.load_data(replace(run, corpus=replace(run.corpus, num_lines=40)), text="mix")[0].texts
+    run = train_writer.run_settings("quick")
+    texts = train_writer.load_data(replace(run, corpus=replace(run.corpus, num_lines=40)), text="mix")[0].texts
     assert any(any(c.isupper() or c.isdigit() for c in t) for t in texts)  # not only lower-case PTB
     second = tmp_path / "second.pt"
-    synthesis.main(quick + ["--checkpoint", str(second), "--init", str(export), "--steps", "2", "--lr", "7e-4"])
+    train_writer.main(quick + ["--checkpoint", str(second), "--init", str(export), "--steps", "2", "--lr", "7e-4"])
     assert "starting from" in capsys.readouterr().out
     from course_utils.train import load_checkpoint
 
     assert load_checkpoint(second)["train_config"]["lr"] == 7e-4  # --lr reaches the optimizer's settings
     continued = tmp_path / "continued.pt"
-    synthesis.main(quick + ["--checkpoint", str(second), "--init", str(export), "--steps", "2", "--lr", "7e-4",
+    train_writer.main(quick + ["--checkpoint", str(second), "--init", str(export), "--steps", "2", "--lr", "7e-4",
                             "--export", str(continued)])
     meta2 = synthesis.load_writer(continued)[2]
     assert meta2["updates"] == 1 + 2 and meta2["init_updates"] == 1  # both runs counted
     assert [st["updates"] for st in meta2["stages"]] == [1, 2] and meta2["stages"][1]["lr"] == 7e-4
     assert [st["lines"] for st in meta2["stages"]] == [40, 40]  # each run's --lines
     everyday = tmp_path / "everyday.pt"
-    synthesis.main(quick + ["--checkpoint", str(tmp_path / "everyday_run.pt"), "--mix", "0,0,1", "--export", str(everyday)])
+    train_writer.main(quick + ["--checkpoint", str(tmp_path / "everyday_run.pt"), "--mix", "0,0,1", "--export", str(everyday)])
     assert synthesis.load_writer(everyday)[2]["stages"][-1]["mix"] == [0.0, 0.0, 1.0]
-    only_everyday = synthesis.load_data(replace(run, corpus=replace(run.corpus, num_lines=40)), text="mix",
+    only_everyday = train_writer.load_data(replace(run, corpus=replace(run.corpus, num_lines=40)), text="mix",
                                         shares=(0, 0, 1))[0].texts
     assert all(any(c.isdigit() or c.isupper() for c in t) for t in only_everyday)  # every line a made-up sentence
     assert not all(any(c.isdigit() or c.isupper() for c in t) for t in texts)  # the default mix has lower-case lines
     for bad in ("1,2", "a,b,c", "0,0,0", "-1,1,1"):
         with pytest.raises(SystemExit):
-            synthesis.main(quick + ["--checkpoint", str(tmp_path / "bad_mix.pt"), "--mix", bad])
+            train_writer.main(quick + ["--checkpoint", str(tmp_path / "bad_mix.pt"), "--mix", bad])
         assert "--mix" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        synthesis.main(["--profile", "quick", "--text", "ptb", "--mix", "0,0,1", "--steps", "1"])
+        train_writer.main(["--profile", "quick", "--text", "ptb", "--mix", "0,0,1", "--steps", "1"])
     assert "--mix needs --text mix" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        synthesis.main(quick + ["--checkpoint", str(tmp_path / "bad_lr.pt"), "--lr", "-1"])
+        train_writer.main(quick + ["--checkpoint", str(tmp_path / "bad_lr.pt"), "--lr", "-1"])
     assert "--lr must be positive" in capsys.readouterr().err
     assert synthesis.load_writer(export)[2]["updates"] == 1
     with pytest.raises(CheckpointError, match="--profile writer"):
-        synthesis.main(["--profile", "writer", "--init", str(export), "--lines", "40", "--steps", "1",
+        train_writer.main(["--profile", "writer", "--init", str(export), "--lines", "40", "--steps", "1",
                         "--checkpoint", str(tmp_path / "third.pt")])
     with pytest.raises(CheckpointError, match="other batches"):  # the PTB run cannot resume a mixed-text one
-        synthesis.main(["--profile", "quick", "--text", "ptb", "--lines", "40", "--steps", "2",
+        train_writer.main(["--profile", "quick", "--text", "ptb", "--lines", "40", "--steps", "2",
                         "--checkpoint", str(first)])
 
 
 def test_snapshots_of_a_run_and_their_average(tmp_path, capsys):
     quick = ["--profile", "quick", "--text", "mix", "--lines", "40", "--checkpoint", str(tmp_path / "run.pt"),
              "--snapshot-every", "2"]  # snapshots are taken at checkpoints (every 60 updates, and the last)
-    synthesis.main(quick + ["--steps", "1"])
+    train_writer.main(quick + ["--steps", "1"])
     assert not (tmp_path / "run_snapshots").exists()  # update 1 is not a multiple of 2
-    synthesis.main(quick + ["--steps", "2"])
+    train_writer.main(quick + ["--steps", "2"])
     snaps = sorted((tmp_path / "run_snapshots").glob("update_*.pt"))
     assert [p.name for p in snaps] == ["update_2.pt"]
     a, scale, meta_a = synthesis.load_writer(snaps[0])
@@ -257,20 +257,31 @@ def test_snapshots_of_a_run_and_their_average(tmp_path, capsys):
     synthesis.export_writer(synthesis.HandwritingSynthesizer(a.config), scale, other, metadata={"updates": 0})
     b = synthesis.load_writer(other)[0]
     out = tmp_path / "mean.pt"
-    synthesis.main(["--average", str(snaps[0]), str(other), "--export", str(out)])
+    train_writer.main(["--average", str(snaps[0]), str(other), "--export", str(out)])
     mean, _, meta = synthesis.load_writer(out)
     assert meta["averaged"] == ["update_2.pt", "update_other.pt"] and "quality_trained" not in meta
-    synthesis.main(["--average", str(snaps[0]), str(other), "--export", str(out), "--evaluate", "2"])
+    train_writer.main(["--average", str(snaps[0]), str(other), "--export", str(out), "--evaluate", "2"])
     assert synthesis.load_writer(out)[2]["quality_trained"]["lines"] == 2  # the mean's own quality
     for name, value in mean.state_dict().items():
         expected = (a.state_dict()[name].float() + b.state_dict()[name].float()) / 2
         torch.testing.assert_close(value.float(), expected.to(torch.float16).float())  # stored in float16
     assert not torch.equal(a.state_dict()["head.weight"], mean.state_dict()["head.weight"])
     with pytest.raises(SystemExit):
-        synthesis.main(["--average", str(snaps[0])])
+        train_writer.main(["--average", str(snaps[0])])
     assert "--average needs --export" in capsys.readouterr().err
     import dataclasses
 
     synthesis.export_writer(b, dataclasses.replace(scale, std_x=scale.std_x * 2), other)  # another offset scale
     with pytest.raises(ValueError, match="another network or offset scale"):
         synthesis.average_writers([snaps[0], other])
+
+
+def test_the_model_cards_command_still_runs_the_training_command():
+    import subprocess
+    import sys
+
+    # the cards' commands name course_utils.handwriting.synthesis; the command itself lives in train_writer
+    for module in ("synthesis", "train_writer"):
+        out = subprocess.run([sys.executable, "-m", f"course_utils.handwriting.{module}", "--help"],
+                             capture_output=True, text=True, check=True).stdout
+        assert "--snapshot-every" in out and "train_writer" in out
