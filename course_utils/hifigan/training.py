@@ -330,8 +330,9 @@ def train(run: VocoderRun, checkpoint: str | os.PathLike | None = None, *, devic
 def export_vocoder(checkpoint, path, *, metadata: dict | None = None, half: bool = False) -> Path:
     """The generator of a training checkpoint as a small inference file (config, weights, metadata);
     `half` stores the weights as float16 (half the size; `load_vocoder` computes in float32 all the same).
-    `checkpoint` may also be an exported file (e.g. to halve it): its metadata is kept."""
-    saved = load_checkpoint(checkpoint)
+    `checkpoint` may also be an exported file (e.g. to halve it): its metadata is kept; or one already
+    loaded with `load_checkpoint`."""
+    saved = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
     audio = asdict(configs.audio_config(saved.get("audio_config")))  # older checkpoints: the default front end
     model = {k: v.half() if half and v.is_floating_point() else v for k, v in saved["model"].items()}
     return save_checkpoint(path, {"model": model, "generator_config": saved["generator_config"],
