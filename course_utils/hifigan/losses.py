@@ -50,6 +50,13 @@ def mel_loss(mel_real: torch.Tensor, mel_fake: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(mel_fake, mel_real)
 
 
+def _stft(x: torch.Tensor, n_fft: int, hop: int, win: int | None = None) -> torch.Tensor:
+    """Complex STFT of audio (B, 1, T) with a Hann window of `win` (default n_fft) samples
+    -> (B, n_fft // 2 + 1, frames)."""
+    window = torch.hann_window(win or n_fft, device=x.device, dtype=x.dtype)
+    return torch.stft(x.reshape(-1, x.shape[-1]), n_fft, hop, win or n_fft, window=window, return_complex=True)
+
+
 def anti_wrap(x: torch.Tensor) -> torch.Tensor:
     """|x| after wrapping to [-pi, pi]: the distance between two phases that differ by x."""
     return torch.abs(x - 2 * math.pi * torch.round(x / (2 * math.pi)))
@@ -63,9 +70,7 @@ def phase_loss(real: torch.Tensor, fake: torch.Tensor, n_fft: int = 1024, hop_si
     -> scalar, between 0 and 3 pi."""
     if real.shape != fake.shape:
         raise ValueError(f"real {tuple(real.shape)} and generated {tuple(fake.shape)} audio differ in shape.")
-    window = torch.hann_window(n_fft, device=real.device, dtype=real.dtype)
-    R, G = (torch.stft(x.reshape(-1, x.shape[-1]), n_fft, hop_size, window=window, return_complex=True)
-            for x in (real, fake))  # (B, n_fft // 2 + 1, frames)
+    R, G = _stft(real, n_fft, hop_size), _stft(fake, n_fft, hop_size)  # (B, n_fft // 2 + 1, frames)
     weight = R.abs() / R.abs().mean(dim=(1, 2), keepdim=True).clamp(min=torch.finfo(real.dtype).tiny)
     phase_r, phase_g = R.angle(), G.angle()
     instantaneous = anti_wrap(phase_g - phase_r)
@@ -90,9 +95,7 @@ def multi_resolution_stft_loss(real: torch.Tensor, fake: torch.Tensor,
         raise ValueError(f"real {tuple(real.shape)} and generated {tuple(fake.shape)} audio differ in shape.")
     total = real.new_zeros(())
     for n_fft, hop, win in resolutions:
-        window = torch.hann_window(win, device=real.device, dtype=real.dtype)
-        X, Y = (torch.stft(x.reshape(-1, x.shape[-1]), n_fft, hop, win, window=window, return_complex=True)
-                .abs().clamp(min=1e-7) for x in (real, fake))  # (B, n_fft // 2 + 1, frames)
+        X, Y = (_stft(x, n_fft, hop, win).abs().clamp(min=1e-7) for x in (real, fake))  # (B, n_fft // 2 + 1, frames)
         convergence = torch.linalg.norm(X - Y, dim=(1, 2)) / torch.linalg.norm(X, dim=(1, 2))  # (B,)
         total = total + convergence.mean() + F.l1_loss(torch.log(Y), torch.log(X))
     return total / len(resolutions)
