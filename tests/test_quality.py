@@ -123,8 +123,37 @@ def test_style_transfer_table():
     # the same font rendering is at distance 0 from itself: a perfect copier's row would have its minimum there
     line = synthetic.write("it is", styles[0])
     assert quality.shape_distance(line, synthetic.write("it is", styles[0])) == pytest.approx(0.0, abs=1e-9)
+    # on the writers the redraws tell apart, the primed table restricted to them
+    told = table["distinguishable"]
+    keep = told["writers"]
+    assert keep == quality.distinguishable(np.array([[[quality.shape_distance(
+        synthetic.write("it is", dataclasses.replace(s, seed=s.seed + 1000 * (k + 1))), synthetic.write("it is", r))
+        for r in styles] for s in styles] for k in range(3)]))
+    if len(keep) > 1:
+        sub = d[np.ix_(keep, keep)]
+        assert told["own_nearest"] == pytest.approx(np.mean(sub.argmin(1) == np.arange(len(keep))))
+        assert told["own"] == pytest.approx(np.diag(sub).mean())
+    assert quality.style_transfer(writer, scale, styles, "go on", "it is", redraws=0)["distinguishable"] == {}
     with pytest.raises(ValueError, match="two writer styles"):
         quality.style_transfer(writer, scale, styles[:1], "go on", "it is")
+
+
+def test_distinguishable_drops_the_writers_a_distance_confuses():
+    # writers 0 and 1 look alike: 1's redraws land nearer 0's rendering; 2 and 3 are told apart every time
+    one = np.array([[0.1, 0.5, 0.9, 0.9],
+                    [0.2, 0.3, 0.9, 0.9],
+                    [0.9, 0.9, 0.1, 0.8],
+                    [0.9, 0.9, 0.8, 0.2]])
+    assert quality.distinguishable(np.stack([one, one])) == [1, 2, 3]  # 0 is taken for 1: blamed 2, 1 only 1
+    apart = np.array([[0.1, 0.5], [0.6, 0.2]])
+    assert quality.distinguishable(apart[None]) == [0, 1]  # nothing to drop
+    # redraws that disagree: a writer recognised in one redraw but not in the other still goes
+    other = one.copy()
+    other[1] = [0.5, 0.3, 0.9, 0.9]  # in this redraw, 1 is nearest its own
+    assert quality.distinguishable(np.stack([other, one])) == [1, 2, 3]
+    assert quality.distinguishable(np.stack([other, other])) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="redraws, writers, writers"):
+        quality.distinguishable(one)
 
 
 def test_style_features_see_slant_and_width():

@@ -202,7 +202,9 @@ def style_transfer(writer: HandwritingSynthesizer, scale, styles: list, prime_te
     of rows whose own distance is below the mean of the others; 'own', 'others': the mean distance to the
     primer's own rendering and to the other styles'; 'features': {name: (S, 2) array of (primer writer,
     primed line)}; 'correlation': {name: r over the styles}; 'writings': the primed lines; 'same_writer':
-    'own_nearest', 'own_below_others', 'own', 'others' of the redrawn renderings, averaged over the redraws}"""
+    'own_nearest', 'own_below_others', 'own', 'others' of the redrawn renderings, averaged over the redraws;
+    'distinguishable': the same four for the primed lines on the writers the redraws tell apart
+    (`distinguishable`), where a perfect copier scores 1, with their indices as 'writers'}"""
     from dataclasses import replace
 
     import numpy as np
@@ -222,17 +224,48 @@ def style_transfer(writer: HandwritingSynthesizer, scale, styles: list, prime_te
         own, got = style_features(renderings[i], text), style_features(line, text)
         for name in features:
             features[name].append((own[name], got[name]))
-    off = ~np.eye(len(styles), dtype=bool)
     features = {name: np.array(pairs) for name, pairs in features.items()}
 
     def summary(d):  # (S, S) distances, row = line compared, column = the style whose rendering it is compared with
-        return {"own_nearest": float(np.mean(d.argmin(1) == np.arange(len(styles)))),
+        off = ~np.eye(len(d), dtype=bool)
+        return {"own_nearest": float(np.mean(d.argmin(1) == np.arange(len(d)))),
                 "own_below_others": float(np.mean(np.diag(d) < np.nanmean(np.where(off, d, np.nan), axis=1))),
                 "own": float(np.mean(np.diag(d))), "others": float(d[off].mean())}
 
-    redrawn = [summary(np.array([[shape_distance(font_write(text, replace(s, seed=s.seed + 1000 * (k + 1))), r)
-                                  for r in renderings] for s in styles])) for k in range(redraws)]
-    same_writer = {key: float(np.mean([r[key] for r in redrawn])) for key in redrawn[0]} if redraws else {}
+    redrawn = np.array([[[shape_distance(font_write(text, replace(s, seed=s.seed + 1000 * (k + 1))), r)
+                          for r in renderings] for s in styles] for k in range(redraws)])  # (redraws, S, S)
+    same_writer, told_apart = {}, {}
+    if redraws:
+        per_redraw = [summary(d) for d in redrawn]
+        same_writer = {key: float(np.mean([r[key] for r in per_redraw])) for key in per_redraw[0]}
+        keep = distinguishable(redrawn)
+        told_apart = {"writers": keep, **(summary(distance[np.ix_(keep, keep)]) if len(keep) > 1 else {})}
     return {"distance": distance, **summary(distance), "features": features,
             "correlation": {k: float(np.corrcoef(v.T)[0, 1]) for k, v in features.items()},
-            "writings": writings, "same_writer": same_writer}
+            "writings": writings, "same_writer": same_writer, "distinguishable": told_apart}
+
+
+def distinguishable(redrawn) -> list[int]:
+    """The writers a shape distance can tell apart at all. `redrawn` (R, S, S): the distance from R redraws
+    of each writer's line (row) to every writer's rendering (column). Drop writers one at a time - the one
+    most often taken for another (the nearest rendering of another writer's redraw: 1 each; its own redraw
+    nearer another's rendering: 1/2 each; the first of equals) - until, among those left, every redraw is
+    nearest its own writer's rendering. -> the indices left, in order (a perfect copier scores 1 on them)."""
+    import numpy as np
+
+    redrawn = np.asarray(redrawn, dtype=float)
+    if redrawn.ndim != 3 or redrawn.shape[1] != redrawn.shape[2]:
+        raise ValueError(f"redrawn must be (redraws, writers, writers) distances, got shape {redrawn.shape}.")
+    keep = list(range(redrawn.shape[1]))
+    while len(keep) > 1:
+        nearest = redrawn[:, keep][:, :, keep].argmin(2)  # (R, S'): the rendering each redraw is nearest
+        if (nearest == np.arange(len(keep))).all():
+            break
+        blame = np.zeros(len(keep))
+        for row in nearest:
+            for i, j in enumerate(row):
+                if j != i:
+                    blame[j] += 1.0
+                    blame[i] += 0.5
+        keep.pop(int(blame.argmax()))
+    return keep
