@@ -83,6 +83,11 @@ ARMS = {
     # (2.0-2.5% -> 2.5-2.7%); where does the trade go with four times more again?
     "mpd_stft128_low_lr": replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0), lr=5e-5,
                                   stft_weight=128.0),
+    # (m) (k) at a quarter of its rate again (1.25e-5, a sixteenth of the paper's start; the paper decays to under
+    # a twentieth), going on from (k)'s checkpoint (`--from-arm mpd_stft32_low_lr`): (h) showed a lower rate
+    # lowering the buzz while STOI held; does it take (k)'s last half point of buzz away?
+    "mpd_stft32_lower_lr": replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0),
+                                   lr=1.25e-5, stft_weight=32.0),
 }
 
 
