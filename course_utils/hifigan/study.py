@@ -4,11 +4,11 @@
     python -m course_utils.hifigan.study --table --export course_utils/pretrained/vocoder_study.json
     python -m course_utils.hifigan.study --arm mpd_pitch --other-voice --minutes 297 --points 33 \
         --restart-from course_utils/pretrained/vocoder_v3_gan_cpu.pt   # a new machine: go on from the shipped point
-    python -m course_utils.hifigan.study --arm mpd_stft32_low_lr --other-voice --minutes 486 --points 54 \
-        --restart-from data/training_state/mpd_stft32_low_lr_last.pt \
-        --restart-state data/training_state/mpd_stft32_low_lr_last_state.pt \
-        --curves data/training_state/mpd_stft32_low_lr_curves.json   # ... from a stored point, its discriminators too
-    python -m course_utils.hifigan.study --arm mpd_stft32_low_lr --store 53069 \
+    python -m course_utils.hifigan.study --arm mpd_stft32_lower_lr --other-voice --minutes 558 --points 62 \
+        --restart-from data/training_state/mpd_stft32_lower_lr_last.pt \
+        --restart-state data/training_state/mpd_stft32_lower_lr_last_state.pt \
+        --curves data/training_state/mpd_stft32_lower_lr_curves.json   # ... from a stored point, its discriminators too
+    python -m course_utils.hifigan.study --arm mpd_stft32_lower_lr --store 57765 \
         --curves course_utils/pretrained/vocoder_study.json   # keep a point in data/training_state/
     python -m course_utils.hifigan.study --arm mpd_pitch_low_lr --from-arm mpd_pitch --other-voice \
         --minutes 441 --points 49   # fork an arm from another's checkpoint in the same folder
@@ -289,8 +289,8 @@ def main(argv=None) -> None:
                              "discriminators after a discriminator-only warm-up; its curve from --curves")
     parser.add_argument("--restart-state", default=None, metavar="STATE",
                         help="with --restart-from: the discriminators and optimisers exported at the same step "
-                             "(a point's step_<N>_state.pt, e.g. data/training_state/mpd_stft32_low_lr_last_state.pt "
-                             "for data/training_state/mpd_stft32_low_lr_last.pt): they go on instead of new ones")
+                             "(a point's step_<N>_state.pt, e.g. data/training_state/mpd_stft32_lower_lr_last_state.pt "
+                             "for data/training_state/mpd_stft32_lower_lr_last.pt): they go on instead of new ones")
     parser.add_argument("--curve-of", default=None, metavar="ARM",
                         help="with --restart-from: the arm of --curves whose curve the restart goes on from "
                              "(default: --arm; another arm when a new arm starts from that arm's stored point)")

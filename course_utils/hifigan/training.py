@@ -505,8 +505,8 @@ def main(argv=None) -> None:
         parser.error(f"--init-generator {args.init_generator}: no such file (e.g. course_utils/pretrained/vocoder_v3.pt).")
     if args.init_state and not (args.init_generator and Path(args.init_state).is_file()):
         parser.error(f"--init-state {args.init_state}: give an existing file, and the --init-generator it was "
-                     "exported with (e.g. data/training_state/mpd_stft32_low_lr_last_state.pt with "
-                     "data/training_state/mpd_stft32_low_lr_last.pt).")
+                     "exported with (e.g. data/training_state/mpd_stft32_lower_lr_last_state.pt with "
+                     "data/training_state/mpd_stft32_lower_lr_last.pt).")
     history = train(run, checkpoint, device=device, init_generator=args.init_generator, init_state=args.init_state)
     rank = dist.get_rank() if distributed else 0
     if rank == 0:
