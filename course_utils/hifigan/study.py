@@ -43,6 +43,8 @@ START_STEP = 14_000  # the shipped vocoder's mel-loss steps
 # machine; run with OMP_NUM_THREADS=1.
 BASE = training.VocoderRun(generator="v3", discriminators="slim", steps=10**9, warmup=START_STEP, batch_size=8,
                         valid_every=0, checkpoint_every=100, clock="cpu")
+# the long run from (g) on: the multi-period discriminator alone, its warm-up, pitch augmentation
+PITCH = replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0))
 ARMS = {
     "mel": replace(BASE, warmup=10**9),  # (a) the mel loss alone, continued
     "gan": BASE,  # (b) the paper's GAN step at once: LSGAN + 2 x feature matching + 45 x mel
@@ -57,37 +59,33 @@ ARMS = {
     # (g) the chosen arm (d) with pitch augmentation (not in the paper): half the segments resampled by a factor
     # in [0.8, 2] (log-uniform), so that one speaker's clips also cover higher and lower voices. Meant to go on
     # from (d)'s checkpoint (`--from-arm mpd_dwarm`), not from the start: its curve begins where (d)'s was.
-    "mpd_pitch": replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0)),
+    "mpd_pitch": PITCH,
     # (h) (g) at a quarter of the learning rate, going on from (g) (`--from-arm mpd_pitch`): the paper decays
     # the rate by 0.999 per epoch over 2.5M steps (to under a twentieth); a CPU run cannot wait that long, so this
     # asks whether a lower rate alone buys back the PESQ and STOI that the adversarial noise costs
-    "mpd_pitch_low_lr": replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0), lr=5e-5),
+    "mpd_pitch_low_lr": replace(PITCH, lr=5e-5),
     # (i) (h) with the multi-scale discriminator back (new; the multi-period one and the optimisers' moments go
     # on from (h)'s stored point): (h) loses its STOI below 500 Hz, where a harmonic repeats every 44-159
     # samples, periods the multi-period discriminator (2-11 samples) does not judge; the multi-scale one sees the
     # waveform at 1, 1/2 and 1/4 of the rate. Started with `--restart-from` (h)'s point, `--restart-state`,
     # `--curve-of mpd_pitch_low_lr` and `--restart-disc-warmup 300` (discriminator-only steps for the new one).
-    "mpd_msd_low_lr": replace(BASE, discriminators="slim", disc_warmup=300, pitch_shift=(0.8, 2.0), lr=5e-5),
+    "mpd_msd_low_lr": replace(PITCH, discriminators="slim", lr=5e-5),
     # (j) (h) plus Parallel WaveGAN's multi-resolution STFT loss (`losses.multi_resolution_stft_loss`), going on
     # from (h)'s stored point (`--restart-from`, `--restart-state`, `--curve-of mpd_pitch_low_lr`): (h)'s
     # low-band envelopes (134-480 Hz, where its STOI is lost) correlate less with the original's than the mel-only
     # V3's do, while its log-mel and log-STFT errors there are smaller: the log losses weigh every bin alike and
     # the loud low harmonics are few; the loss's spectral convergence is dominated by them. Weight 8: at (h)'s
     # point the term (1.43) then equals the mel term (45 x 0.249).
-    "mpd_stft_low_lr": replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0), lr=5e-5,
-                               stft_weight=8.0),
+    "mpd_stft_low_lr": replace(PITCH, lr=5e-5, stft_weight=8.0),
     # (k) (j) with four times the weight (32), from the same stored point: does more of the loss buy more STOI?
-    "mpd_stft32_low_lr": replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0), lr=5e-5,
-                                 stft_weight=32.0),
+    "mpd_stft32_low_lr": replace(PITCH, lr=5e-5, stft_weight=32.0),
     # (l) weight 128, from the same stored point: (j) -> (k) bought STOI (0.853 -> 0.860) and cost buzz
     # (2.0-2.5% -> 2.5-2.7%); where does the trade go with four times more again?
-    "mpd_stft128_low_lr": replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0), lr=5e-5,
-                                  stft_weight=128.0),
+    "mpd_stft128_low_lr": replace(PITCH, lr=5e-5, stft_weight=128.0),
     # (m) (k) at a quarter of its rate again (1.25e-5, a sixteenth of the paper's start; the paper decays to under
     # a twentieth), going on from (k)'s checkpoint (`--from-arm mpd_stft32_low_lr`): (h) showed a lower rate
     # lowering the buzz while STOI held; does it take (k)'s last half point of buzz away?
-    "mpd_stft32_lower_lr": replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0),
-                                   lr=1.25e-5, stft_weight=32.0),
+    "mpd_stft32_lower_lr": replace(PITCH, lr=1.25e-5, stft_weight=32.0),
 }
 
 
