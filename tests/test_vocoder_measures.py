@@ -474,6 +474,25 @@ def test_study_arm_restarts_with_the_shipped_training_state(voice, tmp_path, mon
     assert training.load_checkpoint(tmp_path / "tiny" / f"step_{last}_state.pt")["step"] == last
 
 
+def test_an_arm_without_the_gan_stays_without_it_after_a_restart(voice, tmp_path, monkeypatch):
+    """A restart sets the GAN's start to the point's step; an arm whose GAN never starts (the fidelity probe,
+    warmup beyond any step) keeps its warmup: the generator learns from the mel loss, the discriminators
+    restored from the point's state stay as they were."""
+    monkeypatch.setitem(study.ARMS, "tiny_fidelity", run(voice, steps=10**6, warmup=10**9, disc_warmup=0))
+    clips = {"train": [harmonic(130, 0.5)], "valid": [], "test": []}
+    training.train(run(voice, steps=6, warmup=1), tmp_path / "old.pt", log=lambda *_: None)
+    point = training.export_vocoder(tmp_path / "old.pt", tmp_path / "point.pt", half=True)
+    state = training.export_training_state(tmp_path / "old.pt", tmp_path / "state.pt")
+    curve = [{"arm": "tiny_fidelity", "budget_seconds": 2.4, "seconds": 2.45, "step": 6}]
+    rows = study.run_arm("tiny_fidelity", tmp_path / "fid", 0.06, 2, clips, held_out=[harmonic(125, 0.3)],
+                         restart=point, curve=curve, restart_state=state, log=lambda *_: None)
+    saved = training.load_checkpoint(tmp_path / "fid" / "train.pt")
+    assert saved["run"]["warmup"] == 10**9 and rows[-1]["step"] > 6
+    before = training.load_checkpoint(state)["model"]
+    assert all(torch.equal(v, before[f"mpd.{k}"]) for k, v in saved["mpd"].items())
+    assert not torch.equal(saved["model"]["conv_post.bias"], training.load_checkpoint(point)["model"]["conv_post.bias"].float())
+
+
 def test_averaging_exported_points_averages_the_weights_the_generator_computes_with(voice, tmp_path):
     quiet = lambda *_: None
     ckpt = tmp_path / "run.pt"
