@@ -64,6 +64,18 @@ def test_scores_report_the_buzz_and_the_pitch():
     assert 60 < evaluate.scores(voice, shifted)["f0_rmse_cents"] < 140
 
 
+def test_band_swap_takes_each_band_from_its_own_clip():
+    sr, t = 16000, np.arange(16000) / 16000
+    a = np.sin(2 * np.pi * 200 * t) + np.sin(2 * np.pi * 3000 * t)
+    b = 0.5 * np.sin(2 * np.pi * 200 * t) + 0.5 * np.sin(2 * np.pi * 3000 * t)
+    mixed = evaluate.band_swap(a, b[:-80], sr, 1000)  # cut to the shorter clip (whole periods of both)
+    expected = np.sin(2 * np.pi * 200 * t[:-80]) + 0.5 * np.sin(2 * np.pi * 3000 * t[:-80])
+    assert len(mixed) == len(t) - 80 and np.abs(mixed - expected).max() < 1e-6
+    assert np.allclose(evaluate.band_swap(a, a, sr, 1000), a)
+    with pytest.raises(ValueError, match="half the sample rate"):
+        evaluate.band_swap(a, b, sr, 9000)
+
+
 def test_stoi_bands_average_to_stoi_and_find_the_band_that_was_damaged():
     from pystoi import stoi
     from scipy.signal import butter, sosfiltfilt

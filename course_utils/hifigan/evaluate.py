@@ -150,6 +150,20 @@ def pitch_scores(reference: tuple[np.ndarray, np.ndarray], estimate: tuple[np.nd
     return {"f0_rmse_cents": rmse, "vuv_f1": float(f1)}
 
 
+def band_swap(low: np.ndarray, high: np.ndarray, sample_rate: int, cutoff: float) -> np.ndarray:
+    """`low`'s content below `cutoff` Hz plus `high`'s from it up (an ideal split of each clip's real FFT):
+    which band of one vocoder's output does another's lack? Score the mix against the original (STOI, PESQ).
+    The clips are cut to the shorter one."""
+    if not 0 < cutoff < sample_rate / 2:
+        raise ValueError(f"cutoff={cutoff} Hz: choose a frequency between 0 and half the sample rate "
+                         f"({sample_rate / 2:g} Hz).")
+    n = min(len(low), len(high))
+    f = np.fft.rfftfreq(n, 1 / sample_rate)
+    mixed = np.where(f < cutoff, np.fft.rfft(np.asarray(low[:n], np.float64)),
+                     np.fft.rfft(np.asarray(high[:n], np.float64)))
+    return np.fft.irfft(mixed, n)
+
+
 def stoi_bands(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """STOI band by band: where is intelligibility lost? STOI (Taal et al. 2011) is the mean, over 15
     one-third-octave bands from 150 Hz and over 384 ms segments, of the correlation between the reference's
