@@ -74,6 +74,8 @@ def test_band_swap_takes_each_band_from_its_own_clip():
     assert np.allclose(evaluate.band_swap(a, a, sr, 1000), a)
     with pytest.raises(ValueError, match="half the sample rate"):
         evaluate.band_swap(a, b, sr, 9000)
+    with pytest.raises(ValueError, match="non-empty"):
+        evaluate.band_swap(a, b[:0], sr, 1000)
 
 
 def test_stoi_bands_average_to_stoi_and_find_the_band_that_was_damaged():

@@ -158,6 +158,8 @@ def band_swap(low: np.ndarray, high: np.ndarray, sample_rate: int, cutoff: float
         raise ValueError(f"cutoff={cutoff} Hz: choose a frequency between 0 and half the sample rate "
                          f"({sample_rate / 2:g} Hz).")
     n = min(len(low), len(high))
+    if n == 0:
+        raise ValueError("band_swap: give two non-empty clips.")
     f = np.fft.rfftfreq(n, 1 / sample_rate)
     mixed = np.where(f < cutoff, np.fft.rfft(np.asarray(low[:n], np.float64)),
                      np.fft.rfft(np.asarray(high[:n], np.float64)))
