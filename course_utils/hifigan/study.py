@@ -91,6 +91,11 @@ ARMS = {
     # that hold STOI below the mel-only V3's (0.862 against 0.886), and how fast does the frame-rate buzz come
     # back without them?
     "fidelity_lower_lr": replace(PITCH, lr=1.25e-5, stft_weight=32.0, warmup=10**9),
+    # (o) (m) with 80% of the segments pitch-shifted instead of half, going on from (m)'s checkpoint
+    # (`--from-arm mpd_stft32_lower_lr`): the other voice (median F0 266 Hz, near twice the training speaker's
+    # 139) still buzzes at 9-10% while the training speaker is at 2%; the augmentation moved it once (at 117
+    # minutes); does more of it take the other voice's buzz further down?
+    "mpd_stft32_pitch80_lower_lr": replace(PITCH, lr=1.25e-5, stft_weight=32.0, pitch_shift_share=0.8),
 }
 
 
