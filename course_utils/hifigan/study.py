@@ -45,6 +45,8 @@ BASE = training.VocoderRun(generator="v3", discriminators="slim", steps=10**9, w
                         valid_every=0, checkpoint_every=100, clock="cpu")
 # the long run from (g) on: the multi-period discriminator alone, its warm-up, pitch augmentation
 PITCH = replace(BASE, discriminators="slim_mpd", disc_warmup=300, pitch_shift=(0.8, 2.0))
+# (m) below, from which the later probes fork: 32 x the multi-resolution STFT loss at a sixteenth of the paper's rate
+STFT32_LOWER = replace(PITCH, lr=1.25e-5, stft_weight=32.0)
 ARMS = {
     "mel": replace(BASE, warmup=10**9),  # (a) the mel loss alone, continued
     "gan": BASE,  # (b) the paper's GAN step at once: LSGAN + 2 x feature matching + 45 x mel
@@ -85,17 +87,17 @@ ARMS = {
     # (m) (k) at a quarter of its rate again (1.25e-5, a sixteenth of the paper's start; the paper decays to under
     # a twentieth), going on from (k)'s checkpoint (`--from-arm mpd_stft32_low_lr`): (h) showed a lower rate
     # lowering the buzz while STOI held; does it take (k)'s last half point of buzz away?
-    "mpd_stft32_lower_lr": replace(PITCH, lr=1.25e-5, stft_weight=32.0),
+    "mpd_stft32_lower_lr": STFT32_LOWER,
     # (n) (m) without the discriminators: the mel and multi-resolution STFT losses alone, at (m)'s rate, going on
     # from (m)'s checkpoint (`--from-arm mpd_stft32_lower_lr`). A probe of the trade: is it the adversarial terms
     # that hold STOI below the mel-only V3's (0.862 against 0.886), and how fast does the frame-rate buzz come
     # back without them?
-    "fidelity_lower_lr": replace(PITCH, lr=1.25e-5, stft_weight=32.0, warmup=10**9),
+    "fidelity_lower_lr": replace(STFT32_LOWER, warmup=10**9),
     # (o) (m) with 80% of the segments pitch-shifted instead of half, going on from (m)'s checkpoint
     # (`--from-arm mpd_stft32_lower_lr`): the other voice (median F0 266 Hz, near twice the training speaker's
     # 139) still buzzes at 9-10% while the training speaker is at 2%; the augmentation moved it once (at 117
     # minutes); does more of it take the other voice's buzz further down?
-    "mpd_stft32_pitch80_lower_lr": replace(PITCH, lr=1.25e-5, stft_weight=32.0, pitch_shift_share=0.8),
+    "mpd_stft32_pitch80_lower_lr": replace(STFT32_LOWER, pitch_shift_share=0.8),
 }
 
 
