@@ -197,6 +197,15 @@ def test_griffin_lim_output_lines_up_with_the_original_audio():
     assert abs(centroid - centre) < 30  # librosa's own frame centres would put it hop / 2 = 128 samples early
 
 
+def test_griffin_lim_names_a_batched_log_mel():
+    from course_utils.hifigan import evaluate
+
+    c = configs.AudioConfig()
+    log_mel = MelSpectrogram(c)(torch.zeros(1, 4096))
+    with pytest.raises(ValueError, match=r"log_mel\[0\]"):
+        evaluate.griffin_lim(log_mel, c)
+
+
 def test_benchmark_names_a_wrong_official_folder(tmp_path):
     from course_utils.hifigan import benchmark as bench
 

@@ -22,6 +22,9 @@ def griffin_lim(log_mel: torch.Tensor, config: AudioConfig = AudioConfig(), n_it
     librosa) and recover a phase with `n_iter` Griffin-Lim iterations."""
     import librosa
 
+    if log_mel.dim() != 2 or log_mel.shape[0] != config.n_mels:
+        raise ValueError(f"griffin_lim takes one log-mel of shape ({config.n_mels}, frames), got "
+                         f"{tuple(log_mel.shape)}; for a batch of one from MelSpectrogram, pass log_mel[0].")
     magnitude_mel = np.exp(log_mel.detach().cpu().numpy())
     stft = librosa.feature.inverse.mel_to_stft(magnitude_mel, sr=config.sampling_rate, n_fft=config.n_fft, power=1.0,
                                                fmin=config.fmin, fmax=config.fmax)
