@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from course_utils.handwriting import pad, recognizer, strokes
+from course_utils.handwriting.text_sources import held_out_set
 from course_utils.handwriting.synthetic import densify
 
 
@@ -19,7 +20,7 @@ def test_pad_flips_scales_and_resamples():
 
 def test_lines_from_the_pad_read_back_like_the_tablet_lines():
     reader = recognizer.load_recognizer()
-    lines = recognizer.held_out_set(40)
+    lines = held_out_set(40)
     texts, tablet = [ln["text"] for ln in lines], [ln["strokes"] for ln in lines]
     assert recognizer.character_error_rate(texts, reader.read(tablet)) <= 0.01  # the floor
     rng = np.random.default_rng(0)

@@ -163,40 +163,6 @@ def test_missing_or_wrong_checkpoint(tmp_path):
         rec.load_recognizer(pretrained_path())  # the writer's file
 
 
-def test_everyday_sentences_use_digits_capitals_and_punctuation():
-    rng = np.random.default_rng(0)
-    text = "".join(rec.everyday_sentence(rng) for _ in range(2000))
-    alphabet = rec.RecognizerConfig().alphabet
-    assert set(text) <= set(alphabet)
-    punctuation = set(alphabet) - set("0123456789 ") - {c for c in alphabet if c.isalpha()}
-    assert set("0123456789") <= set(text) and sum(c.isupper() for c in text) > 1000
-    assert len(punctuation & set(text)) >= 28  # of the 32 ASCII signs
-
-
-def test_held_out_set_is_fixed_and_never_trained_on():
-    from course_utils.handwriting.quality import held_out_texts
-
-    held = rec.held_out_set(100)
-    again = rec.held_out_set(100)
-    assert [h["text"] for h in held] == [h["text"] for h in again]
-    assert all(np.array_equal(a["strokes"], b["strokes"]) for a, b in zip(held, again))
-    sources = [h["source"] for h in held]
-    assert sources.count("ptb") == 50 and sources.count("austen") == 25 and sources.count("everyday") == 25
-    assert [h["text"] for h in held[:50]] == held_out_texts(50)  # notebook 03's held-out lines
-    assert all(10 <= len(h["text"]) <= 30 for h in held)
-    mix = rec.TextMix()
-    pools = rec.training_texts(mix)
-    trained = set(pools["ptb"]) | set(pools["austen"])
-    for step in range(3):
-        trained |= {ln["text"] for ln in rec.synthetic_lines(pools, mix, 16, np.random.default_rng([0, 0, step]))}
-    assert not trained & {h["text"] for h in held}
-    held_paragraphs = " ".join(p for p in rec.austen_paragraphs() if rec.is_held_out(p))
-    assert all(h["text"][1:] in held_paragraphs for h in held if h["source"] == "austen")  # [1:]: capitalised
-    assert all(rec.is_held_out(h["text"]) for h in held if h["source"] == "everyday")
-    train_writers = {ln["writer"].seed for ln in rec.synthetic_lines(pools, mix, 16, np.random.default_rng([0, 0, 0]))}
-    assert not train_writers & {h["writer"].seed for h in held}
-
-
 def iam_form(root, form, texts, seed):
     """An IAM-OnDB form of lines written by synthetic writers, in tablet units (10 per font unit, y down)."""
     rng = np.random.default_rng(seed)
@@ -235,9 +201,3 @@ def test_training_command_resumes_on_synthetic_writers(tmp_path, capsys, monkeyp
     out = capsys.readouterr().out
     assert "Resumed from" in out and "at step 1" in out and '"cer_ptb"' in out
     assert rec.load_recognizer(tmp_path / "r.pt").metadata["updates"] == 2
-
-
-def test_a_mix_whose_lines_are_too_short_for_everyday_sentences_says_so():
-    mix = rec.TextMix(ptb=0.0, austen=0.0, everyday=1.0, min_chars=6, max_chars=12)
-    with pytest.raises(ValueError, match="max_chars of at least 30"):
-        rec.synthetic_lines({"ptb": [], "austen": []}, mix, 1, np.random.default_rng(0))

@@ -127,7 +127,7 @@ def legibility(writer: HandwritingSynthesizer, scale, reader, lines: list[dict],
                finish_stroke: bool = True, prime: tuple | None = None) -> dict:
     """Character error rates of `reader` (a `recognizer.Recognizer`) on held-out lines.
 
-    lines: [{'text', 'strokes' (T, 3) in font units}] such as `recognizer.held_out_set(100)`, the synthetic
+    lines: [{'text', 'strokes' (T, 3) in font units}] such as `text_sources.held_out_set(100)`, the synthetic
     writers' own renderings. Their CER is the floor (what the reader gets wrong on clean handwriting); the
     writer then writes every text `draws` times at each bias (draw k from seed + k; each line ends at the
     first pen lift after the window passes the end, `write(finish_stroke=True)`), and its lines are read back.

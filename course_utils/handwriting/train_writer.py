@@ -93,7 +93,7 @@ def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05, text: str = "p
     """The corpus of a profile (or IAM when IAM_ONDB_DIR is set), split into training and validation sets.
 
     text="ptb": Penn Treebank sentences (the shipped writer's corpus); "mix": the recognizer's mix of Penn
-    Treebank, Jane Austen and made-up everyday sentences with capitals, digits and signs (`recognizer.TextMix`,
+    Treebank, Jane Austen and made-up everyday sentences with capitals, digits and signs (`text_sources.TextMix`,
     held-out texts excluded; only the first line of a sentence starts with a capital), each line by a new
     synthetic writer; `shares` = (ptb, austen, everyday): the mix's shares of the three sources (default:
     `TextMix`'s 0.4, 0.3, 0.3). `scale`: the offset scale of a writer to continue (default: fitted on the
@@ -115,7 +115,7 @@ def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05, text: str = "p
         lines = iam.load_iam()
         texts, strokes = [ln.text for ln in lines], [ln.strokes for ln in lines]
     elif text == "mix":
-        from .recognizer import TextMix, synthetic_lines, training_texts
+        from .text_sources import TextMix, synthetic_lines, training_texts
 
         # the everyday sentences hold 15 to 50 characters: lines of at least 30 let them in (the quick profile's 14 would not)
         # lines that go on a sentence start in lower case, as Graves' slide lines do ("would find the bus ...")
