@@ -177,7 +177,8 @@ def test_griffin_lim_and_scores_on_a_real_like_signal():
     log_mel = MelSpectrogram(c)(torch.from_numpy(voice)[None])
     rebuilt = evaluate.griffin_lim(log_mel[0], c)
     assert abs(len(rebuilt) - len(voice)) <= c.hop_size * 4
-    table = evaluate.compare([voice], {"griffin-lim": lambda m: evaluate.griffin_lim(m[0], c)})
+    assert np.array_equal(evaluate.griffin_lim(log_mel, c), rebuilt)  # a batch of one, as compare passes it
+    table = evaluate.compare([voice], {"griffin-lim": lambda m: evaluate.griffin_lim(m, c)})
     assert table["griffin-lim"]["mel_l1"] < evaluate.scores(voice, noise)["mel_l1"]
     with pytest.raises(ValueError, match="too short"):
         evaluate.scores(voice[:100], voice[:100])
@@ -197,13 +198,15 @@ def test_griffin_lim_output_lines_up_with_the_original_audio():
     assert abs(centroid - centre) < 30  # librosa's own frame centres would put it hop / 2 = 128 samples early
 
 
-def test_griffin_lim_names_a_batched_log_mel():
+def test_griffin_lim_names_a_batch_or_a_wrong_mel():
     from course_utils.hifigan import evaluate
 
     c = configs.AudioConfig()
-    log_mel = MelSpectrogram(c)(torch.zeros(1, 4096))
-    with pytest.raises(ValueError, match=r"log_mel\[0\]"):
+    log_mel = MelSpectrogram(c)(torch.zeros(2, 4096))
+    with pytest.raises(ValueError, match=r"log_mel\[i\]"):
         evaluate.griffin_lim(log_mel, c)
+    with pytest.raises(ValueError, match=r"\(80, frames\)"):
+        evaluate.griffin_lim(log_mel[0, :40], c)
 
 
 def test_benchmark_names_a_wrong_official_folder(tmp_path):

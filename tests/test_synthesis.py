@@ -230,6 +230,22 @@ def test_training_command_on_mixed_text_and_from_an_exported_writer(tmp_path, ca
     with pytest.raises(SystemExit):
         train_writer.main(["--profile", "quick", "--text", "ptb", "--mix", "0,0,1", "--steps", "1"])
     assert "--mix needs --text mix" in capsys.readouterr().err
+    simplex = tmp_path / "simplex.pt"
+    train_writer.main(quick + ["--checkpoint", str(tmp_path / "simplex_run.pt"), "--fonts", "scripts,cursive",
+                               "--export", str(simplex)])
+    assert synthesis.load_writer(simplex)[2]["stages"][-1]["fonts"] == ["scripts", "cursive"]
+    small = replace(run, corpus=replace(run.corpus, num_lines=40))
+    every, two = (train_writer.load_data(small, text="mix", fonts=f)[0] for f in (None, ("scripts", "cursive")))
+    assert every.texts == two.texts  # the same lines; the complex script's ones redrawn in a simplex font
+    changed = [len(a) != len(b) for a, b in zip(every.strokes, two.strokes)]
+    assert 0 < sum(changed) < len(changed)
+    for bad, message in ((["--fonts", "scriptz"], "give one or more of"), (["--fonts", ""], "give one or more of")):
+        with pytest.raises(SystemExit):
+            train_writer.main(quick + ["--checkpoint", str(tmp_path / "bad_fonts.pt")] + bad)
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_writer.main(["--profile", "quick", "--text", "ptb", "--fonts", "scripts", "--steps", "1"])
+    assert "--fonts needs --text mix" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         train_writer.main(quick + ["--checkpoint", str(tmp_path / "bad_lr.pt"), "--lr", "-1"])
     assert "--lr must be positive" in capsys.readouterr().err

@@ -106,3 +106,20 @@ def test_two_of_the_three_fonts_share_their_letters():
         a = synthetic.write(other, synthetic.WriterStyle(font="scripts", **plain))
         b = synthetic.write(other, synthetic.WriterStyle(font=font, **plain))
         assert a.shape != b.shape or not np.array_equal(a, b)
+
+
+def test_font_weights_keep_the_chosen_fonts_and_the_rest_of_each_writer():
+    import numpy as np
+
+    weights = synthetic.font_weights(("scripts", "cursive"))
+    assert weights == pytest.approx((0.5, 0.0, 0.5))
+    assert synthetic.font_weights(synthetic.FONTS) == pytest.approx(synthetic.FONT_WEIGHTS)
+    for bad in ((), ("scriptz",), ("scripts", "gothic")):
+        with pytest.raises(ValueError, match="give one or more of"):
+            synthetic.font_weights(bad)
+    every = [synthetic.random_style(np.random.default_rng(s)) for s in range(200)]
+    simplex = [synthetic.random_style(np.random.default_rng(s), weights) for s in range(200)]
+    assert {w.font for w in every} == set(synthetic.FONTS) and "scriptc" not in {w.font for w in simplex}
+    for a, b in zip(every, simplex):  # only the font may change: slant, spacing, seed... are drawn alike
+        assert (a.slant, a.word_spacing, a.seed) == (b.slant, b.word_spacing, b.seed)
+        assert a.font == b.font or a.font == "scriptc" or b.font != "scriptc"

@@ -46,3 +46,16 @@ def test_a_mix_whose_lines_are_too_short_for_everyday_sentences_says_so():
     mix = text_sources.TextMix(ptb=0.0, austen=0.0, everyday=1.0, min_chars=6, max_chars=12)
     with pytest.raises(ValueError, match="max_chars of at least 30"):
         text_sources.synthetic_lines({"ptb": [], "austen": []}, mix, 1, np.random.default_rng(0))
+
+
+def test_synthetic_lines_with_two_fonts_write_the_same_texts_without_the_third():
+    from course_utils.handwriting import synthetic
+
+    mix = text_sources.TextMix(min_chars=10, max_chars=30)
+    pools = {"ptb": ["a line of text for the writer"], "austen": ["another line, from a novel"]}
+    every = text_sources.synthetic_lines(pools, mix, 60, np.random.default_rng(0))
+    simplex = text_sources.synthetic_lines(pools, mix, 60, np.random.default_rng(0),
+                                           font_weights=synthetic.font_weights(("scripts", "cursive")))
+    assert [ln["text"] for ln in every] == [ln["text"] for ln in simplex]
+    assert "scriptc" in {ln["writer"].font for ln in every}
+    assert {ln["writer"].font for ln in simplex} == {"scripts", "cursive"}

@@ -43,10 +43,22 @@ class WriterStyle:
     seed: int = 0  # randomness of drift, warp, jitter
 
 
-def random_style(rng: np.random.Generator) -> WriterStyle:
-    """A writer drawn at random within ranges that keep the writing legible."""
+def font_weights(fonts) -> tuple[float, ...]:
+    """The writers' font weights with only `fonts` (names from FONTS) kept, in FONT_WEIGHTS' proportions:
+    ("scripts", "cursive") -> (0.5, 0.0, 0.5)."""
+    fonts = list(fonts)
+    unknown = [f for f in fonts if f not in FONTS]
+    if unknown or not fonts:
+        raise ValueError(f"fonts {fonts}: give one or more of {FONTS}.")
+    kept = [w if f in fonts else 0.0 for f, w in zip(FONTS, FONT_WEIGHTS)]
+    return tuple(w / sum(kept) for w in kept)
+
+
+def random_style(rng: np.random.Generator, font_weights=FONT_WEIGHTS) -> WriterStyle:
+    """A writer drawn at random within ranges that keep the writing legible; its font drawn with
+    `font_weights` (one weight per name in FONTS, e.g. `font_weights(("scripts", "cursive"))`)."""
     return WriterStyle(
-        font=str(rng.choice(FONTS, p=FONT_WEIGHTS)),
+        font=str(rng.choice(FONTS, p=font_weights)),
         slant=float(rng.uniform(-0.05, 0.45)),
         x_scale=float(rng.uniform(0.85, 1.2)),
         y_scale=float(rng.uniform(0.85, 1.15)),

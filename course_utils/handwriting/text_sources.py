@@ -105,16 +105,19 @@ def _everyday(rng, min_chars: int, max_chars: int, held_out: bool, tries: int = 
                      "allow longer lines (max_chars of at least 30).")
 
 
-def synthetic_lines(pools: dict[str, list[str]], mix: TextMix, count: int, rng: np.random.Generator) -> list[dict]:
-    """`count` lines {'text', 'strokes' (T, 3) font units, 'writer'}: texts from the mix, each by a new writer."""
-    from .synthetic import random_style, write
+def synthetic_lines(pools: dict[str, list[str]], mix: TextMix, count: int, rng: np.random.Generator,
+                    font_weights=None) -> list[dict]:
+    """`count` lines {'text', 'strokes' (T, 3) font units, 'writer'}: texts from the mix, each by a new writer
+    (its font drawn with `font_weights`, default `synthetic.FONT_WEIGHTS`; the same texts and writers' other
+    traits whatever the weights)."""
+    from .synthetic import FONT_WEIGHTS, random_style, write
 
     shares = np.array([mix.ptb, mix.austen, mix.everyday], dtype=float)
     lines = []
     for source in rng.choice(["ptb", "austen", "everyday"], size=count, p=shares / shares.sum()):
         text = (_everyday(rng, mix.min_chars, mix.max_chars, held_out=False) if source == "everyday"
                 else pools[source][int(rng.integers(len(pools[source])))])
-        style = random_style(rng)
+        style = random_style(rng, FONT_WEIGHTS if font_weights is None else font_weights)
         lines.append({"text": text, "strokes": write(text, style), "writer": style})
     return lines
 

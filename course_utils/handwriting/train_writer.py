@@ -89,15 +89,16 @@ def run_settings(profile: str) -> SynthesisRun:
 
 
 def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05, text: str = "ptb", scale=None,
-              shares: tuple[float, float, float] | None = None):
+              shares: tuple[float, float, float] | None = None, fonts: tuple[str, ...] | None = None):
     """The corpus of a profile (or IAM when IAM_ONDB_DIR is set), split into training and validation sets.
 
     text="ptb": Penn Treebank sentences (the shipped writer's corpus); "mix": the recognizer's mix of Penn
     Treebank, Jane Austen and made-up everyday sentences with capitals, digits and signs (`text_sources.TextMix`,
     held-out texts excluded; only the first line of a sentence starts with a capital), each line by a new
     synthetic writer; `shares` = (ptb, austen, everyday): the mix's shares of the three sources (default:
-    `TextMix`'s 0.4, 0.3, 0.3). `scale`: the offset scale of a writer to continue (default: fitted on the
-    training lines)."""
+    `TextMix`'s 0.4, 0.3, 0.3). `fonts`: with text="mix", the fonts its writers draw from (names of
+    `synthetic.FONTS`, default all three, in `synthetic.FONT_WEIGHTS`' proportions). `scale`: the offset
+    scale of a writer to continue (default: fitted on the training lines)."""
     import os
 
     import numpy as np
@@ -111,10 +112,13 @@ def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05, text: str = "p
         raise ValueError(f"shares={shares} apply to text='mix' only, not to text={text!r}.")
     if shares is not None:
         shares = check_shares(shares)
+    if fonts is not None and text != "mix":
+        raise ValueError(f"fonts={fonts} apply to text='mix' only, not to text={text!r}.")
     if os.environ.get(iam.IAM_ENV):
         lines = iam.load_iam()
         texts, strokes = [ln.text for ln in lines], [ln.strokes for ln in lines]
     elif text == "mix":
+        from .synthetic import font_weights
         from .text_sources import TextMix, synthetic_lines, training_texts
 
         # the everyday sentences hold 15 to 50 characters: lines of at least 30 let them in (the quick profile's 14 would not)
@@ -122,7 +126,8 @@ def load_data(run: SynthesisRun, *, valid_fraction: float = 0.05, text: str = "p
         mix = TextMix(min_chars=run.corpus.min_chars, max_chars=max(run.corpus.max_chars, 30), capitalize="sentences",
                       **dict(zip(("ptb", "austen", "everyday"), shares or ())))
         lines = synthetic_lines(training_texts(mix, seed=run.corpus.seed), mix, run.corpus.num_lines,
-                                np.random.default_rng([4, run.corpus.seed]))
+                                np.random.default_rng([4, run.corpus.seed]),
+                                font_weights=None if fonts is None else font_weights(fonts))
         texts, strokes = [ln["text"] for ln in lines], [ln["strokes"] for ln in lines]
     else:
         corpus = synthetic.make_corpus(run.corpus)
@@ -149,6 +154,7 @@ def main(argv=None) -> None:
 
     from ..runtime import build_dir, get_device, seed_everything
     from ..train import CheckpointError, fit
+    from .synthetic import font_weights
 
     parser = argparse.ArgumentParser(prog="python -m course_utils.handwriting.train_writer", description=main.__doc__)
     parser.add_argument("--profile", default="writer", help="quick, writer (the shipped model) or full")
@@ -162,6 +168,8 @@ def main(argv=None) -> None:
                         help="ptb: Penn Treebank sentences; mix: with Austen and sentences with capitals, digits, signs")
     parser.add_argument("--mix", default=None, metavar="PTB,AUSTEN,EVERYDAY",
                         help="with --text mix: the shares of the three sources (default 0.4,0.3,0.3)")
+    parser.add_argument("--fonts", default=None, metavar="FONT,FONT",
+                        help="with --text mix: the fonts of the synthetic writers (default scripts,scriptc,cursive)")
     parser.add_argument("--lines", type=int, default=None, help="lines of synthetic handwriting (default: the profile's)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the profile's; lower to continue a writer)")
     parser.add_argument("--snapshot-every", type=int, default=0, metavar="N",
@@ -191,6 +199,15 @@ def main(argv=None) -> None:
             shares = check_shares([float(x) for x in args.mix.split(",")])
         except ValueError as err:
             parser.error(f"--mix {args.mix!r}: give three numbers separated by commas, e.g. 0.3,0.2,0.5 ({err}).")
+    fonts = None
+    if args.fonts is not None:
+        if args.text != "mix":
+            parser.error("--fonts needs --text mix.")
+        fonts = tuple(f.strip() for f in args.fonts.split(","))
+        try:
+            font_weights(fonts)
+        except ValueError as err:
+            parser.error(f"--fonts {args.fonts!r}: {err}")
     if args.lines:
         run = replace(run, corpus=replace(run.corpus, num_lines=args.lines))
     if args.lr is not None and args.lr <= 0:
@@ -207,7 +224,8 @@ def main(argv=None) -> None:
         if start.config != run.model:
             raise CheckpointError(f"{args.init} holds a writer of {start.config}, not the profile's {run.model}: "
                                   "pick the profile it was trained with (the shipped writer: --profile writer).")
-    train, valid = load_data(run, text=args.text, scale=start_scale if start is not None else None, shares=shares)
+    train, valid = load_data(run, text=args.text, scale=start_scale if start is not None else None, shares=shares,
+                             fonts=fonts)
     model = HandwritingSynthesizer(run.model).to(device)
     if start is not None and not Path(checkpoint).is_file():
         model.load_state_dict(start.state_dict())
@@ -228,13 +246,15 @@ def main(argv=None) -> None:
                   train_config, valid_fn=lambda m: evaluate_nll(m, valid_subset), checkpoint=checkpoint, on_checkpoint=snapshot,
                   model_config=run.model, data_settings={"text": args.text, "train_lines": len(train),
                                                          "init": str(args.init) if args.init else None,
-                                                         **({"mix": list(shares)} if shares else {})})
+                                                         **({"mix": list(shares)} if shares else {}),
+                                                         **({"fonts": list(fonts)} if fonts else {})})
     print(f"trained to update {history.step[-1] if history.step else 0} "
           f"({history.seconds[-1] if history.seconds else 0:.0f} s of training; this call {time.time() - tick:.0f} s)")
     if history.valid:
         print("validation:", json.dumps(history.valid[-1]))
     stage = {"text": args.text, "lines": run.corpus.num_lines, "updates": history.step[-1],
              **({"mix": list(shares)} if shares else {}),
+             **({"fonts": list(fonts)} if fonts else {}),
              "train_seconds": history.seconds[-1],
              "lr": train_config.lr, "valid": history.valid[-1] if history.valid else {}}
     before = start_meta if start is not None else {}

@@ -18,13 +18,16 @@ from .mel import MelSpectrogram
 
 
 def griffin_lim(log_mel: torch.Tensor, config: AudioConfig = AudioConfig(), n_iter: int = 32) -> np.ndarray:
-    """Audio from a log-mel (n_mels, frames) of `MelSpectrogram`: invert the mel filters (least squares,
-    librosa) and recover a phase with `n_iter` Griffin-Lim iterations."""
+    """Audio (T,) from one log-mel of `MelSpectrogram`, (n_mels, frames) or a batch of one (1, n_mels, frames)
+    as `compare` passes it: invert the mel filters (least squares, librosa) and recover a phase with
+    `n_iter` Griffin-Lim iterations."""
     import librosa
 
+    if log_mel.dim() == 3 and log_mel.shape[0] == 1:
+        log_mel = log_mel[0]
     if log_mel.dim() != 2 or log_mel.shape[0] != config.n_mels:
-        raise ValueError(f"griffin_lim takes one log-mel of shape ({config.n_mels}, frames), got "
-                         f"{tuple(log_mel.shape)}; for a batch of one from MelSpectrogram, pass log_mel[0].")
+        raise ValueError(f"griffin_lim takes one log-mel of shape ({config.n_mels}, frames) or (1, {config.n_mels}, "
+                         f"frames), got {tuple(log_mel.shape)}; for a batch, call it on each log_mel[i].")
     magnitude_mel = np.exp(log_mel.detach().cpu().numpy())
     stft = librosa.feature.inverse.mel_to_stft(magnitude_mel, sr=config.sampling_rate, n_fft=config.n_fft, power=1.0,
                                                fmin=config.fmin, fmax=config.fmax)

@@ -232,7 +232,7 @@ def baselines(folder: Path, held_out: list[np.ndarray], name: str = "baselines",
     if path.is_file():
         return json.loads(path.read_text())
     G, _ = training.load_vocoder(pretrained_v3())
-    table = evaluate.compare(held_out, {"griffin_lim": lambda log_mel: evaluate.griffin_lim(log_mel[0], config),
+    table = evaluate.compare(held_out, {"griffin_lim": lambda log_mel: evaluate.griffin_lim(log_mel, config),
                                         "start": vocode_with(G)})
     table["original"] = {"hop_periodic_share": float(np.mean([evaluate.hop_periodic_share(c) for c in held_out]))}
     folder.mkdir(parents=True, exist_ok=True)
