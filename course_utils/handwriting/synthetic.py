@@ -54,11 +54,11 @@ def font_weights(fonts) -> tuple[float, ...]:
     return tuple(w / sum(kept) for w in kept)
 
 
-def random_style(rng: np.random.Generator, font_weights=FONT_WEIGHTS) -> WriterStyle:
+def random_style(rng: np.random.Generator, weights=FONT_WEIGHTS) -> WriterStyle:
     """A writer drawn at random within ranges that keep the writing legible; its font drawn with
-    `font_weights` (one weight per name in FONTS, e.g. `font_weights(("scripts", "cursive"))`)."""
+    `weights` (one per name in FONTS, e.g. `font_weights(("scripts", "cursive"))`)."""
     return WriterStyle(
-        font=str(rng.choice(FONTS, p=font_weights)),
+        font=str(rng.choice(FONTS, p=weights)),
         slant=float(rng.uniform(-0.05, 0.45)),
         x_scale=float(rng.uniform(0.85, 1.2)),
         y_scale=float(rng.uniform(0.85, 1.15)),
